@@ -391,6 +391,7 @@ class LocalProdia:
             image, content_type = NOT_IMAGE, "image/png"
         else:
             image = self.image_for(job.params, job.width, job.height, fmt)
+        job.image = image  # what was served, so tests can compare bytes
         if "multipart/form-data" not in accept:
             return web.Response(body=image, content_type=content_type)
 

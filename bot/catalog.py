@@ -1,0 +1,173 @@
+"""The model catalog: which models exist, what they accept, and `get_model`'s fallback made visible."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from .model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SD_MODELS, SDXL_MODELS
+from .request import GenerationRequest
+
+TUNING = frozenset({"negative_prompt", "cfg", "sampler"})  # what flux has no use for
+DEFAULT_STEPS = GenerationRequest.__dataclass_fields__["steps"].default
+DEFAULT_CFG = GenerationRequest.__dataclass_fields__["cfg"].default
+
+# Width x height per aspect ratio, for models that take pixel sizes (SD 1.x takes the ratio itself).
+SIZES_XL = {"square": (1024, 1024), "portrait": (832, 1216), "landscape": (1216, 832)}
+SIZES_SD = {"square": (512, 512), "portrait": (512, 768), "landscape": (768, 512)}
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str  # what users pick and see
+    family: str  # "sd", "sdxl" or "flux": decides the endpoint and the parameters sent
+    job_type: str | None = None  # the v2 job type; None on v1
+    aliases: tuple[str, ...] = ()
+    max_steps: int = 25
+    default_steps: int = DEFAULT_STEPS
+    ignores: frozenset[str] = frozenset()
+
+    def size(self, aspect_ratio: str) -> tuple[int, int]:
+        return (SIZES_SD if self.family == "sd" else SIZES_XL)[aspect_ratio]
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A request bound to a model: seed fixed, steps fitted, and what changed on the way said aloud."""
+
+    request: GenerationRequest
+    model: Model
+    steps: int
+    fallback_from: str | None = None  # the unknown model name replaced by the default
+    ignored: tuple[str, ...] = ()  # parameters the user set that this model does not take
+    capped_steps: int | None = None  # the steps asked for, when above the model's maximum
+
+
+def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
+    """Short names: `absolutereality_v181` for the file stem, `absolutereality` for the family.
+
+    Where several versions share a family name, the last listed wins (the lists run old to new).
+    """
+    aliases: dict[str, str] = {}
+    for name in names:
+        stem = name.split(".")[0].lower()
+        aliases[stem] = name
+        family = re.sub(r"[_-]?v?\d[\w.]*$", "", stem)
+        if family and family != stem:
+            aliases[family] = name
+    return aliases
+
+
+def v1_models() -> list[Model]:
+    aliases = _v1_aliases([*SD_MODELS, *SDXL_MODELS])
+    aliases["absolutereality"] = DEFAULT_SD_MODEL  # the original provider's default, kept as the family's name
+    by_target: dict[str, list[str]] = {}
+    for alias, target in aliases.items():
+        by_target.setdefault(target, []).append(alias)
+    models = [Model(n, "sd", aliases=tuple(by_target.get(n, ()))) for n in SD_MODELS]
+    models += [Model(n, "sdxl", aliases=tuple(by_target.get(n, ()))) for n in SDXL_MODELS]
+    return models
+
+
+def v2_models() -> list[Model]:
+    flux = {"ignores": TUNING}
+    return [
+        Model(
+            "flux-fast",
+            "flux",
+            "inference.flux-fast.schnell.txt2img.v2",
+            ("flux",),
+            max_steps=4,
+            default_steps=4,
+            **flux,
+        ),
+        Model("flux-schnell", "flux", "inference.flux.schnell.txt2img.v2", ("schnell",), 4, 4, **flux),
+        Model("flux-dev", "flux", "inference.flux.dev.txt2img.v1", ("dev",), 25, 20, **flux),
+        Model("sdxl", "sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",)),
+        Model("sd15", "sd", "inference.sd15.txt2img.v1", ("sd1.5", "stable-diffusion")),
+    ]
+
+
+class Catalog:
+    """The models one Prodia API offers, with the default first."""
+
+    def __init__(self, models: Iterable[Model], default: str) -> None:
+        self.models: dict[str, Model] = {m.name: m for m in models}
+        self.default = self.models[default]
+        self._by_key: dict[str, Model] = {}
+        for model in self.models.values():
+            for key in (model.name, *model.aliases):
+                self._by_key.setdefault(key.lower(), model)
+
+    @classmethod
+    def for_api(cls, api: str) -> Catalog:
+        if api == "v1":
+            return cls(v1_models(), DEFAULT_SD_MODEL)
+        return cls(v2_models(), "flux-fast")
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def get(self, name: str) -> Model | None:
+        """The model with this exact name, else the one with this alias (case-insensitive), else None."""
+        return self.models.get(name) or self._by_key.get(name.strip().lower())
+
+    def resolve(self, name: str | None) -> tuple[Model, bool]:
+        """`get_model` of the original provider: (model, fell_back). Unknown names give the default."""
+        if not name:
+            return self.default, False
+        model = self.get(name)
+        return (model, False) if model else (self.default, True)
+
+    def search(self, query: str, limit: int = 25) -> list[Model]:
+        """Models ranked for autocomplete: name or alias prefix, then word prefix, then substring."""
+        query = query.strip().lower()
+        if not query:
+            return [self.default, *[m for m in self.models.values() if m is not self.default]][:limit]
+        ranked: list[tuple[int, int, str, Model]] = []
+        for model in self.models.values():
+            keys = [model.name.lower(), *model.aliases]
+            rank = min(_rank(key, query) for key in keys)
+            if rank < 3:
+                ranked.append((rank, len(model.name), model.name.lower(), model))
+        ranked.sort(key=lambda r: r[:3])
+        return [r[3] for r in ranked[:limit]]
+
+    def prepare(self, request: GenerationRequest) -> PreparedJob:
+        """Bind a request to its model: fix the seed, fit the steps, list what the model ignores."""
+        model, fell_back = self.resolve(request.model)
+        ignored = tuple(
+            name
+            for name, changed in (
+                ("negative_prompt", bool(request.negative_prompt)),
+                ("cfg", request.cfg != DEFAULT_CFG),
+                ("sampler", request.sampler != DEFAULT_SAMPLER),
+            )
+            if changed and name in model.ignores
+        )
+        steps, capped = request.steps, None
+        if steps == DEFAULT_STEPS:
+            steps = model.default_steps
+        elif steps > model.max_steps:
+            steps, capped = model.max_steps, steps
+        fixed = replace(request.with_seed(), model=model.name)
+        return PreparedJob(
+            request=fixed,
+            model=model,
+            steps=steps,
+            fallback_from=request.model if fell_back else None,
+            ignored=ignored,
+            capped_steps=capped,
+        )
+
+
+def _rank(key: str, query: str) -> int:
+    if key.startswith(query):
+        return 0
+    if any(word.startswith(query) for word in re.split(r"[\s_\-.\[\]()]+", key)):
+        return 1
+    return 2 if query in key else 3

@@ -1,0 +1,183 @@
+"""The bot's settings: read once from the environment into one typed, validated object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+
+DEFAULT_BASE_URLS = {
+    "v1": "https://api.prodia.com/v1",
+    "v2": "https://inference.prodia.com/v2",
+}
+PRODIA_IMAGE_HOST = "images.prodia.xyz"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable and what to do."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable} {problem} (set it in the environment or in .env; see .env.example)")
+
+
+class Secret:
+    """A string that never shows itself in repr(), str() or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float, integer: bool) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(name, f"must be {kind}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(name, f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot reads from its environment. Build it with `Settings.from_env()`."""
+
+    discord_token: Secret | None = None
+    prodia_api_key: Secret | None = None
+    prodia_api: Literal["v1", "v2"] = "v2"
+    prodia_base_url: str = DEFAULT_BASE_URLS["v2"]
+    prodia_proxy: str | None = None
+    prodia_image_hosts: tuple[str, ...] = ()
+    database_url: str = "sqlite:///data/imagine.sqlite3"
+    # Tuning knobs.
+    prodia_timeout: float = 300.0  # seconds one generation may take, submit to image bytes
+    prodia_max_retries: int = 5  # retries of 429 / 5xx / connection errors per request
+    prodia_retry_delay: float = 1.0  # first back-off step in seconds (doubled each retry, with jitter)
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_concurrent_jobs: int = 4  # jobs running at Prodia at once
+    queue_size: int = 50  # jobs allowed to wait behind them
+    user_max_jobs: int = 2  # jobs one user may have in flight
+    user_cooldown: float = 5.0  # seconds between two jobs of one user
+    progress_interval: float = 2.0  # least seconds between two edits of one progress message
+    log_level: str = "INFO"
+    sync_commands: bool = True
+
+    @property
+    def allowed_image_hosts(self) -> frozenset[str]:
+        """Hosts result images may come from: the API's own, Prodia's image host and the configured extras."""
+        api_host = urlsplit(self.prodia_base_url).hostname or ""
+        return frozenset({api_host.lower(), PRODIA_IMAGE_HOST, *self.prodia_image_hosts})
+
+    def require_runnable(self) -> None:
+        """Raise ConfigError unless the bot has what it needs to connect to Discord and Prodia."""
+        if self.discord_token is None:
+            raise ConfigError("DISCORD_TOKEN", "is not set: copy your bot's token from the Discord developer portal")
+        if self.prodia_api_key is None:
+            raise ConfigError(
+                "PRODIA_API_KEY",
+                "is not set: use your Prodia key, or any value with the local server (python -m bot.local_prodia)",
+            )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"Settings({shown})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `environ`, or from os.environ after loading `.env` when it is None."""
+        if environ is None:
+            load_dotenv(Path.cwd() / ".env")
+            environ = os.environ
+        env = environ
+
+        api = (_text(env, "PRODIA_API") or "v2").lower()
+        if api not in DEFAULT_BASE_URLS:
+            raise ConfigError("PRODIA_API", f"must be v1 or v2, got {api!r}")
+        base_url = _url("PRODIA_BASE_URL", _text(env, "PRODIA_BASE_URL") or DEFAULT_BASE_URLS[api], ("http", "https"))
+        proxy = _text(env, "PRODIA_PROXY")
+        if proxy is not None:
+            proxy = _url("PRODIA_PROXY", proxy, ("http", "https"))
+        hosts = tuple(h.strip().lower() for h in (_text(env, "PRODIA_IMAGE_HOSTS") or "").split(",") if h.strip())
+        for host in hosts:
+            if "/" in host or " " in host:
+                raise ConfigError("PRODIA_IMAGE_HOSTS", f"must list host names only, got {host!r}")
+
+        database_url = _text(env, "DATABASE_URL") or cls.database_url
+        if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ConfigError("DATABASE_URL", "must start with sqlite:/// or postgresql://")
+
+        log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+        sync = (_text(env, "SYNC_COMMANDS") or "true").lower()
+        if sync not in {"true", "false", "1", "0", "yes", "no"}:
+            raise ConfigError("SYNC_COMMANDS", f"must be true or false, got {sync!r}")
+
+        token = _text(env, "DISCORD_TOKEN")
+        key = _text(env, "PRODIA_API_KEY")
+        return cls(
+            discord_token=Secret(token) if token else None,
+            prodia_api_key=Secret(key) if key else None,
+            prodia_api=api,  # type: ignore[arg-type]
+            prodia_base_url=base_url,
+            prodia_proxy=proxy,
+            prodia_image_hosts=hosts,
+            database_url=database_url,
+            prodia_timeout=_number(env, "PRODIA_TIMEOUT", cls.prodia_timeout, low=1, high=3600, integer=False),
+            prodia_max_retries=int(
+                _number(env, "PRODIA_MAX_RETRIES", cls.prodia_max_retries, low=0, high=20, integer=True)
+            ),
+            prodia_retry_delay=_number(
+                env, "PRODIA_RETRY_DELAY", cls.prodia_retry_delay, low=0, high=60, integer=False
+            ),
+            max_image_bytes=int(
+                _number(env, "MAX_IMAGE_BYTES", cls.max_image_bytes, low=1024, high=100 * 1024 * 1024, integer=True)
+            ),
+            max_concurrent_jobs=int(
+                _number(env, "MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs, low=1, high=1000, integer=True)
+            ),
+            queue_size=int(_number(env, "QUEUE_SIZE", cls.queue_size, low=0, high=100_000, integer=True)),
+            user_max_jobs=int(_number(env, "USER_MAX_JOBS", cls.user_max_jobs, low=1, high=100, integer=True)),
+            user_cooldown=_number(env, "USER_COOLDOWN", cls.user_cooldown, low=0, high=3600, integer=False),
+            progress_interval=_number(env, "PROGRESS_INTERVAL", cls.progress_interval, low=0, high=60, integer=False),
+            log_level=log_level,
+            sync_commands=sync in {"true", "1", "yes"},
+        )

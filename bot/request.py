@@ -1,0 +1,77 @@
+"""What a user asks for: the original provider's parameters, their defaults and ranges."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+from .errors import InvalidInput
+from .model_lists import DEFAULT_SAMPLER, SAMPLERS
+
+ASPECT_RATIOS = ("square", "portrait", "landscape")
+STEPS_RANGE = (1, 25)
+CFG_RANGE = (0.0, 20.0)
+SEED_RANGE = (0, 2**32 - 1)
+PROMPT_MAX = 1000  # characters; Discord allows 6000 in options, Prodia documents no limit
+NEGATIVE_PROMPT_MAX = 1000
+
+
+def random_seed() -> int:
+    return random.randint(*SEED_RANGE)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated generation request. `seed=None` means "pick one"; `with_seed()` fixes it."""
+
+    prompt: str
+    negative_prompt: str = ""
+    model: str | None = None  # a catalog name or alias; None: the default model
+    steps: int = 20
+    cfg: float = 7.0
+    seed: int | None = None
+    sampler: str = DEFAULT_SAMPLER
+    aspect_ratio: str = "square"
+
+    def __post_init__(self) -> None:
+        prompt = " ".join(self.prompt.split()) if isinstance(self.prompt, str) else ""
+        if not prompt:
+            raise InvalidInput("empty prompt", problem="prompt_empty")
+        if len(prompt) > PROMPT_MAX:
+            raise InvalidInput("prompt too long", problem="too_long", name="prompt", limit=PROMPT_MAX)
+        object.__setattr__(self, "prompt", prompt)
+        negative = " ".join((self.negative_prompt or "").split())
+        if len(negative) > NEGATIVE_PROMPT_MAX:
+            raise InvalidInput(
+                "negative prompt too long", problem="too_long", name="negative_prompt", limit=NEGATIVE_PROMPT_MAX
+            )
+        object.__setattr__(self, "negative_prompt", negative)
+        _check_range("steps", self.steps, STEPS_RANGE, integer=True)
+        _check_range("cfg", self.cfg, CFG_RANGE, integer=False)
+        object.__setattr__(self, "cfg", float(self.cfg))
+        if self.seed is not None:
+            _check_range("seed", self.seed, SEED_RANGE, integer=True)
+        if self.sampler not in SAMPLERS:
+            raise InvalidInput(
+                f"unknown sampler {self.sampler!r}", problem="choice", name="sampler", allowed=", ".join(SAMPLERS)
+            )
+        if self.aspect_ratio not in ASPECT_RATIOS:
+            raise InvalidInput(
+                f"unknown aspect ratio {self.aspect_ratio!r}",
+                problem="choice",
+                name="aspect_ratio",
+                allowed=", ".join(ASPECT_RATIOS),
+            )
+
+    def with_seed(self, seed: int | None = None) -> GenerationRequest:
+        """This request with its seed fixed: `seed`, else the one it has, else a random one."""
+        return replace(self, seed=seed if seed is not None else self.seed if self.seed is not None else random_seed())
+
+
+def _check_range(name: str, value: object, bounds: tuple[float, float], *, integer: bool) -> None:
+    low, high = bounds
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok_type or not low <= value <= high:  # type: ignore[operator]
+        raise InvalidInput(
+            f"{name}={value!r} out of range", problem="range", name=name, low=f"{low:g}", high=f"{high:g}"
+        )

@@ -1,0 +1,351 @@
+"""Both Prodia clients against the local server over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from bot.catalog import Catalog
+from bot.config import Settings
+from bot.errors import (
+    AuthError,
+    BadResponse,
+    CapacityError,
+    InvalidRequest,
+    JobFailed,
+    JobTimeout,
+    QuotaError,
+    ServerError,
+)
+from bot.local_prodia import Fault, LocalProdia
+from bot.prodia import PollPolicy, ProdiaV1, ProdiaV2, Progress, create_client
+from bot.request import GenerationRequest
+
+KEY = "canary-key-3f9a1c"
+
+
+def settings_for(server: LocalProdia, api: str, **overrides: str) -> Settings:
+    env = {
+        "PRODIA_API": api,
+        "PRODIA_BASE_URL": server.v1_url if api == "v1" else server.v2_url,
+        "PRODIA_API_KEY": KEY,
+        "PRODIA_RETRY_DELAY": "0.01",
+        "PRODIA_TIMEOUT": "10",
+        **overrides,
+    }
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_client(session, server, api, **overrides):
+    client = create_client(session, settings_for(server, api, **overrides))
+    if isinstance(client, ProdiaV1):
+        client.poll_policy = PollPolicy(0.01)
+    return client
+
+
+def prepare(api: str, **params):
+    return Catalog.for_api(api).prepare(GenerationRequest(**{"prompt": "a lighthouse at dusk", **params}))
+
+
+# -- v1 ----------------------------------------------------------------------------------------
+
+
+async def test_v1_submits_documented_body_and_key(prodia, session):
+    client = make_client(session, prodia, "v1")
+    job = prepare("v1", sampler="DDIM", seed=42, steps=12, cfg=6.5, negative_prompt="blurry")
+    result = await client.generate(job)
+
+    submit = next(r for r in prodia.requests if r.path == "/v1/sd/generate")
+    assert submit.method == "POST"
+    assert submit.headers["X-Prodia-Key"] == KEY
+    assert "Authorization" not in submit.headers
+    assert submit.json == {
+        "prompt": "a lighthouse at dusk",
+        "model": "absolutereality_v181.safetensors [3d9d4d2b]",
+        "steps": 12,
+        "cfg_scale": 6.5,
+        "seed": 42,
+        "sampler": "DDIM",
+        "negative_prompt": "blurry",
+        "aspect_ratio": "square",
+    }
+    assert result.seed == 42
+    assert result.job_id in prodia.jobs
+    assert result.image == prodia.jobs[result.job_id].image
+    assert Image.open(io.BytesIO(result.image)).format == "PNG"
+
+
+async def test_v1_sdxl_model_goes_to_sdxl_endpoint_with_pixel_size(prodia, session):
+    client = make_client(session, prodia, "v1")
+    await client.generate(prepare("v1", model="juggernautXL_v45", aspect_ratio="portrait"))
+    submit = next(r for r in prodia.requests if r.method == "POST")
+    assert submit.path == "/v1/sdxl/generate"
+    assert submit.json["model"] == "juggernautXL_v45.safetensors [e75f5471]"
+    assert (submit.json["width"], submit.json["height"]) == (832, 1216)
+    assert "aspect_ratio" not in submit.json
+
+
+async def test_v1_polls_through_every_status(session):
+    async with LocalProdia(image_scale=0.125, job_duration=0.4) as server:
+        client = make_client(session, server, "v1")
+        seen: list[Progress] = []
+
+        async def record(step: Progress) -> None:
+            seen.append(step)
+
+        result = await client.generate(prepare("v1"), record)
+    states = [step.state for step in seen]
+    assert states == ["submitted", "queued", "generating", "downloading"]
+    assert all(step.job_id == result.job_id for step in seen)
+    assert server.jobs[result.job_id].polls >= 3
+
+
+async def test_v1_resumes_a_submitted_job_without_resubmitting(prodia, session):
+    client = make_client(session, prodia, "v1")
+    first = await client.generate(prepare("v1", seed=7))
+    again = await client.generate(prepare("v1", seed=7), job_id=first.job_id)
+    assert again.image == first.image
+    assert sum(r.path == "/v1/sd/generate" for r in prodia.requests) == 1
+
+
+async def test_v1_failed_job_raises_job_failed(prodia, session):
+    prodia.add_fault(Fault("job_fails", path="/v1/sd/generate"))
+    with pytest.raises(JobFailed):
+        await make_client(session, prodia, "v1").generate(prepare("v1"))
+
+
+async def test_v1_job_that_never_finishes_hits_the_deadline(prodia, session):
+    prodia.add_fault(Fault("never_finish", path="/v1/sd/generate"))
+    client = make_client(session, prodia, "v1", PRODIA_TIMEOUT="1")
+    with pytest.raises(JobTimeout) as caught:
+        await client.generate(prepare("v1"))
+    assert caught.value.params == {"seconds": 1}
+
+
+async def test_v1_slow_answer_past_the_deadline_times_out(prodia, session):
+    prodia.add_fault(Fault("slow", delay=3, path="/v1/sd/generate"))
+    with pytest.raises(JobTimeout):
+        await make_client(session, prodia, "v1", PRODIA_TIMEOUT="1").generate(prepare("v1"))
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, InvalidRequest), (401, AuthError), (403, AuthError), (402, QuotaError), (404, BadResponse)],
+)
+async def test_v1_final_error_codes_map_to_types_without_retry(prodia, session, status, error):
+    prodia.add_fault(Fault("status", status=status, message="nope", times=None, path="/v1/sd/generate"))
+    with pytest.raises(error) as caught:
+        await make_client(session, prodia, "v1").generate(prepare("v1"))
+    assert caught.value.status == status
+    assert sum(r.path == "/v1/sd/generate" for r in prodia.requests) == 1
+
+
+async def test_v1_bad_key_is_an_auth_error(session):
+    async with LocalProdia(api_key="the-right-key", image_scale=0.125) as server:
+        with pytest.raises(AuthError):
+            await make_client(session, server, "v1").generate(prepare("v1"))
+
+
+async def test_400_carries_prodias_reason(prodia, session):
+    prodia.add_fault(Fault("status", status=400, message="steps must be at most 50", path="/v1/sd/generate"))
+    with pytest.raises(InvalidRequest) as caught:
+        await make_client(session, prodia, "v1").generate(prepare("v1"))
+    assert "steps must be at most 50" in caught.value.params["reason"]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_v1_server_errors_are_retried_then_succeed(prodia, session, status):
+    prodia.add_fault(Fault("status", status=status, times=2, path="/v1/sd/generate"))
+    result = await make_client(session, prodia, "v1").generate(prepare("v1"))
+    assert result.image
+    assert sum(r.path == "/v1/sd/generate" for r in prodia.requests) == 3
+
+
+async def test_v1_server_errors_give_up_after_max_retries(prodia, session):
+    prodia.add_fault(Fault("status", status=500, times=None, path="/v1/job/*"))
+    client = make_client(session, prodia, "v1", PRODIA_MAX_RETRIES="2")
+    with pytest.raises(ServerError):
+        await client.generate(prepare("v1"))
+    assert sum(r.path.startswith("/v1/job/") for r in prodia.requests) == 3
+
+
+async def test_v1_malformed_json_is_a_bad_response(prodia, session):
+    prodia.add_fault(Fault("malformed_json", path="/v1/sd/generate"))
+    with pytest.raises(BadResponse):
+        await make_client(session, prodia, "v1").generate(prepare("v1"))
+
+
+async def test_dropped_connection_is_retried(prodia, session):
+    prodia.add_fault(Fault("disconnect", path="/v1/sd/generate"))
+    result = await make_client(session, prodia, "v1").generate(prepare("v1"))
+    assert result.image
+
+
+async def test_connection_refused_is_server_error(session):
+    server = LocalProdia()
+    await server.start()
+    settings = settings_for(server, "v1", PRODIA_MAX_RETRIES="1")
+    await server.close()
+    with pytest.raises(ServerError):
+        await create_client(session, settings).generate(prepare("v1"))
+
+
+@pytest.mark.parametrize(("kind", "size"), [("image_404", 0), ("not_image", 0), ("image_huge", 300_000)])
+async def test_v1_unusable_images_are_refused(prodia, session, kind, size):
+    prodia.add_fault(Fault(kind, size=size, path="/images/*"))
+    client = make_client(session, prodia, "v1", MAX_IMAGE_BYTES="200000")
+    with pytest.raises(BadResponse):
+        await client.generate(prepare("v1"))
+
+
+async def test_v1_image_on_a_foreign_host_is_refused(session):
+    async with LocalProdia(image_scale=0.125) as server:
+        server.image_base_url = server.url.replace("127.0.0.1", "localhost")
+        with pytest.raises(BadResponse):
+            await make_client(session, server, "v1").generate(prepare("v1"))
+        assert not any(r.path.startswith("/images/") for r in server.requests)
+
+
+async def test_v1_extra_image_host_is_allowed(session):
+    async with LocalProdia(image_scale=0.125) as server:
+        server.image_base_url = server.url.replace("127.0.0.1", "localhost")
+        client = make_client(session, server, "v1", PRODIA_IMAGE_HOSTS="localhost")
+        assert (await client.generate(prepare("v1"))).image
+
+
+async def test_v1_redirect_to_a_foreign_host_is_refused(prodia, session):
+    prodia.add_fault(Fault("redirect", location="http://169.254.169.254/latest/meta-data", path="/images/*"))
+    with pytest.raises(BadResponse):
+        await make_client(session, prodia, "v1").generate(prepare("v1"))
+
+
+async def test_v1_goes_through_the_proxy(prodia, forward_proxy, session):
+    client = make_client(session, prodia, "v1", PRODIA_PROXY=forward_proxy.url)
+    await client.generate(prepare("v1"))
+    assert any(url.endswith("/v1/sd/generate") for url in forward_proxy.seen)
+    assert any("/images/" in url for url in forward_proxy.seen)
+    assert all(r.via_proxy for r in prodia.requests)
+
+
+# -- v2 ----------------------------------------------------------------------------------------
+
+
+async def test_v2_sends_bearer_token_and_multipart_accept(prodia, session):
+    client = make_client(session, prodia, "v2")
+    result = await client.generate(prepare("v2", seed=1234, aspect_ratio="landscape"))
+    call = next(r for r in prodia.requests if r.path == "/v2/job")
+    assert call.headers["Authorization"] == f"Bearer {KEY}"
+    assert "X-Prodia-Key" not in call.headers
+    assert call.headers["Accept"] == "multipart/form-data; image/png"
+    assert call.json == {
+        "type": "inference.flux-fast.schnell.txt2img.v2",
+        "config": {"prompt": "a lighthouse at dusk", "seed": 1234, "steps": 4, "width": 1216, "height": 832},
+    }
+    assert result.seed == 1234
+    assert result.job_id in prodia.jobs
+    assert result.info.extension == "png"
+    assert result.image == prodia.jobs[result.job_id].image
+
+
+async def test_v2_flux_never_gets_sampler_cfg_or_negative_prompt(prodia, session):
+    job = prepare("v2", sampler="DDIM", cfg=3, negative_prompt="blur")
+    assert job.ignored == ("negative_prompt", "cfg", "sampler")
+    await make_client(session, prodia, "v2").generate(job)
+    config = prodia.requests[-1].json["config"]
+    assert not {"sampler", "cfg_scale", "negative_prompt"} & set(config)
+
+
+async def test_v2_sdxl_gets_every_parameter(prodia, session):
+    await make_client(session, prodia, "v2").generate(prepare("v2", model="sdxl", sampler="Euler", cfg=5))
+    config = prodia.requests[-1].json["config"]
+    assert (config["sampler"], config["cfg_scale"], config["steps"]) == ("Euler", 5.0, 20)
+
+
+async def test_v2_accepts_a_raw_image_body(prodia, session):
+    client = make_client(session, prodia, "v2")
+    client.accept = "image/jpeg"
+    result = await client.generate(prepare("v2", seed=5))
+    assert prodia.requests[-1].headers["Accept"] == "image/jpeg"
+    assert result.info.extension == "jpg"
+    assert result.seed == 5
+    assert result.job_id is None
+
+
+async def test_v2_honours_retry_after_then_succeeds(prodia, session):
+    prodia.add_fault(Fault("status", status=429, retry_after=0.2, times=2, path="/v2/job"))
+    client = make_client(session, prodia, "v2")
+    client.retry_delay = 100  # a back-off would wait far longer: only Retry-After may set the pace
+    waits: list[float] = []
+
+    async def record(delay: float) -> None:
+        waits.append(delay)
+
+    client.sleep = record
+    result = await client.generate(prepare("v2"))
+    assert result.image
+    assert waits == [0.2, 0.2]
+    assert sum(r.path == "/v2/job" for r in prodia.requests) == 3
+
+
+async def test_v2_429_gives_up_as_busy(prodia, session):
+    prodia.add_fault(Fault("status", status=429, retry_after=0, times=None, path="/v2/job"))
+    with pytest.raises(CapacityError):
+        await make_client(session, prodia, "v2", PRODIA_MAX_RETRIES="3").generate(prepare("v2"))
+    assert sum(r.path == "/v2/job" for r in prodia.requests) == 4
+
+
+async def test_v2_failed_job_is_not_retried(prodia, session):
+    prodia.add_fault(Fault("job_fails", path="/v2/job"))
+    with pytest.raises(JobFailed):
+        await make_client(session, prodia, "v2").generate(prepare("v2"))
+    assert sum(r.path == "/v2/job" for r in prodia.requests) == 1
+
+
+async def test_v2_bad_token_is_an_auth_error(session):
+    async with LocalProdia(api_key="right", image_scale=0.125) as server:
+        with pytest.raises(AuthError):
+            await make_client(session, server, "v2").generate(prepare("v2"))
+
+
+@pytest.mark.parametrize(("kind", "size"), [("not_image", 0), ("image_huge", 300_000)])
+async def test_v2_unusable_output_is_refused(prodia, session, kind, size):
+    prodia.add_fault(Fault(kind, size=size, path="/v2/job"))
+    with pytest.raises(BadResponse):
+        await make_client(session, prodia, "v2", MAX_IMAGE_BYTES="200000").generate(prepare("v2"))
+
+
+async def test_v2_never_finishing_job_hits_the_deadline(prodia, session):
+    prodia.add_fault(Fault("never_finish", path="/v2/job"))
+    with pytest.raises(JobTimeout):
+        await make_client(session, prodia, "v2", PRODIA_TIMEOUT="1").generate(prepare("v2"))
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+async def test_key_never_reaches_logs_or_errors(prodia, session, caplog):
+    caplog.set_level(logging.DEBUG)
+    prodia.add_fault(Fault("status", status=401, message=f"token {KEY} is invalid", path="/v2/job"))
+    prodia.add_fault(Fault("status", status=500, times=1, path="/v1/sd/generate"))
+    with pytest.raises(AuthError) as caught:
+        await make_client(session, prodia, "v2").generate(prepare("v2"))
+    await make_client(session, prodia, "v1").generate(prepare("v1"))
+    assert KEY not in str(caught.value)
+    assert KEY not in repr(caught.value.params)
+    assert caplog.records, "the retry should have been logged"
+    assert KEY not in caplog.text
+
+
+def test_v2_body_is_a_pure_function():
+    assert ProdiaV2.body(prepare("v2", seed=1)) == ProdiaV2.body(prepare("v2", seed=1))
+    assert ProdiaV1.body(prepare("v1", seed=1))["seed"] == 1
