@@ -22,7 +22,7 @@ from bot.errors import (
     ServerError,
 )
 from bot.local_prodia import Fault, LocalProdia
-from bot.prodia import PollPolicy, ProdiaV1, ProdiaV2, Progress, create_client
+from bot.prodia import ProdiaV1, ProdiaV2, Progress, create_client
 from bot.request import GenerationRequest
 
 KEY = "canary-key-3f9a1c"
@@ -35,6 +35,7 @@ def settings_for(server: LocalProdia, api: str, **overrides: str) -> Settings:
         "PRODIA_API_KEY": KEY,
         "PRODIA_RETRY_DELAY": "0.01",
         "PRODIA_TIMEOUT": "10",
+        "PRODIA_POLL_INTERVAL": "0.01",
         **overrides,
     }
     return Settings.from_env(env)
@@ -47,10 +48,7 @@ async def session():
 
 
 def make_client(session, server, api, **overrides):
-    client = create_client(session, settings_for(server, api, **overrides))
-    if isinstance(client, ProdiaV1):
-        client.poll_policy = PollPolicy(0.01)
-    return client
+    return create_client(session, settings_for(server, api, **overrides))
 
 
 def prepare(api: str, **params):

@@ -6,7 +6,10 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
+
 from ..catalog import PreparedJob
+from ..config import Settings
 from ..errors import BadResponse, JobFailed
 from .base import ProdiaClient, Progress, ProgressCallback
 from .polling import PollPolicy
@@ -15,9 +18,11 @@ from .polling import PollPolicy
 class ProdiaV1(ProdiaClient):
     api = "v1"
 
-    def __init__(self, *args: Any, poll_policy: PollPolicy | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.poll_policy = poll_policy or PollPolicy()
+    def __init__(
+        self, session: aiohttp.ClientSession, settings: Settings, *, poll_policy: PollPolicy | None = None
+    ) -> None:
+        super().__init__(session, settings)
+        self.poll_policy = poll_policy or PollPolicy(settings.prodia_poll_interval)
 
     def _auth_headers(self) -> dict[str, str]:
         return {"X-Prodia-Key": self._key}

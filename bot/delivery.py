@@ -1,0 +1,201 @@
+"""Running one job for Discord: queue, progress edits, the result message, and its reroll record.
+
+The only module that ties the Discord-free core to messages; /imagine, reroll and resumed jobs share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from .catalog import PreparedJob
+from .errors import ImagineError
+from .images import fit_to_limit
+from .messages import error_text, text
+from .render import REROLL_EMOJI, ProgressState, progress_text, result_embed
+from .store import ResultRecord
+
+if TYPE_CHECKING:
+    from .client import ImagineBot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+TOKEN_LIFETIME = 15 * 60  # seconds an interaction token may edit its reply
+
+
+class Reply:
+    """The message a job reports to. It edits the interaction's reply while the token lives, then the
+    message itself with the bot token, and posts a new message (replying where it can) if the old one is gone."""
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        *,
+        interaction: discord.Interaction | None = None,
+        message: discord.Message | discord.PartialMessage | None = None,
+        reference: discord.Message | discord.PartialMessage | None = None,
+    ) -> None:
+        self.channel = channel
+        self.interaction = interaction
+        self.message = message
+        self.reference = reference
+        self._lock = asyncio.Lock()
+
+    def _token_alive(self) -> bool:
+        if self.interaction is None:
+            return False
+        age = discord.utils.utcnow() - self.interaction.created_at
+        return age.total_seconds() < TOKEN_LIFETIME - 30  # a margin for the request itself
+
+    async def edit(
+        self, *, content: str | None, embed: discord.Embed | None = None, file: discord.File | None = None
+    ) -> discord.Message | discord.PartialMessage:
+        async with self._lock:
+            attachments = [file] if file else []
+            if self._token_alive():
+                assert self.interaction is not None
+                try:
+                    self.message = await self.interaction.edit_original_response(
+                        content=content, embed=embed, attachments=attachments
+                    )
+                    return self.message
+                except discord.NotFound:
+                    log.info("Interaction reply is gone; falling back to the channel")
+                    self.interaction = None
+            if self.message is not None:
+                try:
+                    return await self.message.edit(content=content, embed=embed, attachments=attachments)
+                except discord.NotFound:
+                    log.info("Reply message %s was deleted; posting a new one", self.message.id)
+                    self.message = None
+                    if file:
+                        file.reset()
+            self.message = await self.channel.send(
+                content=content,
+                embed=embed,  # type: ignore[arg-type]
+                file=file,  # type: ignore[arg-type]
+                reference=self.reference.to_reference(fail_if_not_exists=False) if self.reference else None,  # type: ignore[arg-type]
+            )
+            return self.message
+
+
+class ProgressReporter:
+    """Edits the reply when the progress text changes, at most once per `interval` seconds (later
+    changes are folded into one edit at the end of the interval)."""
+
+    def __init__(self, reply: Reply, *, locale: str | None, interval: float, started_at: float) -> None:
+        self.reply = reply
+        self.locale = locale
+        self.interval = interval
+        self.started_at = started_at
+        self.edits = 0
+        self._shown: str | None = None
+        self._pending: str | None = None
+        self._last_edit = -float("inf")
+        self._timer: asyncio.Task[None] | None = None
+
+    async def update(self, state: str, position: int | None = None) -> None:
+        self._pending = progress_text(ProgressState(state, self.started_at, position), self.locale)
+        if self._pending == self._shown or self._timer is not None:
+            return
+        wait = self._last_edit + self.interval - time.monotonic()
+        if wait <= 0:
+            await self._flush()
+        else:
+            self._timer = asyncio.create_task(self._flush_later(wait))
+
+    async def _flush_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._timer = None
+        await self._flush()
+
+    async def _flush(self) -> None:
+        pending = self._pending
+        if pending is None or pending == self._shown:
+            return
+        self._shown = pending
+        self._last_edit = time.monotonic()
+        self.edits += 1
+        try:
+            await self.reply.edit(content=pending)
+        except discord.HTTPException as exc:  # progress is best effort; the result edit reports for real
+            log.warning("Progress edit failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+async def run_job(
+    bot: ImagineBot,
+    job: PreparedJob,
+    reply: Reply,
+    *,
+    requester: discord.abc.User,
+    guild_id: int | None,
+    locale: str | None,
+    started_at: float,
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+) -> discord.Message | discord.PartialMessage | None:
+    """Generate `job` and deliver it to `reply`. Every path ends in an edit: the image, or what went wrong."""
+    progress = ProgressReporter(reply, locale=locale, interval=bot.settings.progress_interval, started_at=started_at)
+    began = time.monotonic()
+    try:
+        async with bot.queue.slot(on_position=lambda position: progress.update("waiting", position)):
+            result = await bot.prodia.generate(job, lambda step: progress.update(step.state))
+        await progress.stop()
+        image, info = result.image, result.info
+        if len(image) > upload_limit:
+            image, info = await asyncio.to_thread(fit_to_limit, image, info, upload_limit)
+        filename = f"imagine-{result.seed}.{info.extension}"
+        embed = result_embed(
+            job, result, filename, requester=requester.display_name, elapsed=time.monotonic() - began, locale=locale
+        )
+        message = await reply.edit(content=None, embed=embed, file=discord.File(io.BytesIO(image), filename))
+    except Exception as exc:
+        await progress.stop()
+        if isinstance(exc, ImagineError):
+            log.info("Job for user %s failed: %r", requester.id, exc)
+        else:
+            log.exception("Job for user %s crashed", requester.id)
+        await reply.edit(content=error_text(exc, locale))
+        return None
+    log.info(
+        "Job for user %s delivered in %.2f s (%d progress edits)",
+        requester.id,
+        time.monotonic() - began,
+        progress.edits,
+    )
+    await _add_reroll(reply, message, locale)
+    await _remember(bot, job, message, seed=result.seed, user_id=requester.id, guild_id=guild_id)
+    return message
+
+
+async def _add_reroll(reply: Reply, message: discord.Message | discord.PartialMessage, locale: str | None) -> None:
+    try:
+        await message.add_reaction(REROLL_EMOJI)
+    except discord.HTTPException as exc:  # no Add Reactions permission: say how to reroll instead
+        log.info("Could not add the reroll reaction: %s", exc)
+        embed = message.embeds[0] if isinstance(message, discord.Message) and message.embeds else None
+        if embed is not None:
+            await message.edit(content=text("result.no_reaction", locale), embed=embed)
+
+
+async def _remember(
+    bot: ImagineBot, job: PreparedJob, message: Any, *, seed: int, user_id: int, guild_id: int | None
+) -> None:
+    """Store what the result was made from, so 🔄 works after a restart. A failing store loses only that."""
+    request = {**asdict(job.request), "seed": seed}
+    record = ResultRecord(message.id, guild_id, message.channel.id, user_id, request, time.time())
+    try:
+        await bot.store.save_result(record)
+    except Exception:
+        log.exception("Could not store result %s; its reroll will not work", message.id)

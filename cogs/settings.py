@@ -1,0 +1,153 @@
+"""/settings: a server's own defaults for /imagine. Manage Server only, hinted and enforced."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.catalog import DEFAULT_CFG
+from bot.errors import InvalidInput
+from bot.messages import error_text, text
+from bot.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
+from bot.store import GuildSettings, StoreError
+from cogs.imagine import ASPECT_CHOICES, SAMPLER_CHOICES, model_autocomplete
+
+if TYPE_CHECKING:
+    from bot.client import ImagineBot
+
+log = logging.getLogger(__name__)
+
+REROLL_CHOICES = [
+    app_commands.Choice(name="Only the requester", value="requester"),
+    app_commands.Choice(name="Anyone", value="anyone"),
+]
+
+
+class ServerSettings(commands.Cog):
+    group = app_commands.Group(
+        name="settings",
+        description="This server's defaults for /imagine",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+
+    @group.command(name="set", description="Change this server's defaults (only the options you give)")
+    @app_commands.describe(
+        model="Default model",
+        sampler="Default sampler",
+        steps=f"Default steps, {STEPS_RANGE[0]}-{STEPS_RANGE[1]}",
+        cfg=f"Default CFG, {CFG_RANGE[0]:g}-{CFG_RANGE[1]:g}",
+        negative_prompt="Default negative prompt",
+        aspect_ratio="Default aspect ratio",
+        reroll="Who may reroll a result with 🔄 (members with Manage Messages always may)",
+    )
+    @app_commands.choices(sampler=SAMPLER_CHOICES, aspect_ratio=ASPECT_CHOICES, reroll=REROLL_CHOICES)
+    @app_commands.autocomplete(model=model_autocomplete)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def settings_set(
+        self,
+        interaction: discord.Interaction,
+        model: str | None = None,
+        sampler: str | None = None,
+        steps: app_commands.Range[int, STEPS_RANGE[0], STEPS_RANGE[1]] | None = None,
+        cfg: app_commands.Range[float, CFG_RANGE[0], CFG_RANGE[1]] | None = None,
+        negative_prompt: app_commands.Range[str, None, NEGATIVE_PROMPT_MAX] | None = None,
+        aspect_ratio: str | None = None,
+        reroll: str | None = None,
+    ) -> None:
+        locale = interaction.locale.value
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in {
+                "sampler": sampler,
+                "steps": steps,
+                "cfg": cfg,
+                "negative_prompt": negative_prompt,
+                "aspect_ratio": aspect_ratio,
+                "reroll": reroll,
+            }.items()
+            if value is not None
+        }
+        try:
+            if model is not None:
+                found = self.bot.catalog.get(model)
+                if found is None:
+                    raise InvalidInput("unknown model", problem="unknown_model", name=model[:100])
+                changes["model"] = found.name
+            # The same validation as /imagine (autocomplete and choices are hints, not guarantees).
+            GenerationRequest(prompt="-", **{k: v for k, v in changes.items() if k != "reroll"})
+            if reroll not in (None, "requester", "anyone"):
+                raise InvalidInput("bad reroll", problem="choice", name="reroll", allowed="requester, anyone")
+        except InvalidInput as exc:
+            await interaction.response.send_message(error_text(exc, locale), ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        saved = await self.bot.store.update_guild_settings(interaction.guild_id, **changes)  # type: ignore[arg-type]
+        await interaction.followup.send(
+            text("settings.saved", locale), embed=self._describe(saved, locale), ephemeral=True
+        )
+
+    @group.command(name="show", description="Show this server's defaults")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def settings_show(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        current = await self.bot.store.guild_settings(interaction.guild_id)  # type: ignore[arg-type]
+        locale = interaction.locale.value
+        await interaction.followup.send(
+            text("settings.show", locale), embed=self._describe(current, locale), ephemeral=True
+        )
+
+    @group.command(name="reset", description="Forget this server's defaults")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def settings_reset(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.store.reset_guild_settings(interaction.guild_id)  # type: ignore[arg-type]
+        await interaction.followup.send(text("settings.reset", interaction.locale.value), ephemeral=True)
+
+    def _describe(self, current: GuildSettings, locale: str) -> discord.Embed:
+        builtin = GenerationRequest(prompt="-")
+        builtin_values = {
+            "model": self.bot.catalog.default.name,
+            "sampler": builtin.sampler,
+            "steps": builtin.steps,
+            "cfg": f"{DEFAULT_CFG:g}",
+            "negative_prompt": "—",
+            "aspect_ratio": builtin.aspect_ratio,
+        }
+        embed = discord.Embed(colour=discord.Colour.blurple())
+        for name, fallback in builtin_values.items():
+            value = getattr(current, name)
+            shown = str(value) if value is not None else text("settings.builtin", locale, value=fallback)
+            embed.add_field(name=text(f"field.{name}", locale), value=shown[:1024], inline=True)
+        embed.add_field(
+            name=text("settings.field.reroll", locale), value=text(f"settings.reroll.{current.reroll}", locale)
+        )
+        return embed
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.MissingPermissions):
+            message = text("settings.no_permission", interaction.locale.value)
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            message = text("settings.guild_only", interaction.locale.value)
+        else:
+            if not isinstance(original, StoreError):
+                log.error("/settings failed", exc_info=original)
+            message = error_text(original, interaction.locale.value)
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(ServerSettings(bot))

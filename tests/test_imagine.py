@@ -1,0 +1,135 @@
+"""/imagine end to end: simcord for Discord, the local Prodia server over real HTTP, both APIs."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.local_prodia import Fault
+from bot.render import REROLL_EMOJI
+from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY
+
+pytestmark = pytest.mark.simcord(settle_timeout=10)
+
+
+def prodia_submits(prodia):
+    return [r for r in prodia.requests if r.method == "POST"]
+
+
+def original_edits(env):
+    return [r for r in env.http_requests if r.method == "PATCH" and r.path.endswith("/messages/@original")]
+
+
+def fields_of(embed) -> dict[str, str]:
+    return {field.name: field.value for field in embed.fields}
+
+
+async def test_imagine_defers_shows_progress_and_posts_the_image(world, prodia, api):
+    result = await world.alice.slash(world.channel, "imagine", prompt="a lighthouse at dusk", sampler="DDIM", seed=42)
+
+    callbacks = [r for r in world.env.http_requests if r.path.endswith("/callback")]
+    assert callbacks[0].json["type"] == 5  # deferred, "thinking"
+    edits = original_edits(world.env)
+    assert len(edits) >= 2
+    assert "▰" in edits[0].json["content"]  # a progress bar before the result
+
+    message = result.response
+    embed = message.embeds[0]
+    assert embed.title == "a lighthouse at dusk"
+    assert message.content == ""
+    fields = fields_of(embed)
+    assert fields["Seed"] == "42"
+    assert fields["Aspect ratio"] == "Square"
+    assert embed.footer.text.startswith("Requested by alice")
+    attachment = message.attachments[0]
+    assert embed.image.url == f"attachment://{attachment.filename}"
+
+    (submit,) = prodia_submits(prodia)
+    job = next(iter(prodia.jobs.values()))
+    assert await attachment.read() == job.image
+    if api == "v1":
+        assert submit.json["sampler"] == "DDIM"
+        assert submit.json["seed"] == 42
+        assert fields["Sampler"] == "DDIM"
+        assert fields["Model"] == "absolutereality_v181.safetensors [3d9d4d2b]"
+    else:
+        assert submit.json["config"]["seed"] == 42
+        assert "sampler" not in submit.json["config"]
+        assert "Sampler" not in fields
+        assert "flux-fast does not use: Sampler." in embed.description  # stated, not silently dropped
+
+    reactions = [r for r in world.env.http_requests if r.method == "PUT" and "/reactions/" in r.path]
+    assert len(reactions) == 1
+    assert [(str(r.emoji), r.count) for r in message.message.reactions] == [(REROLL_EMOJI, 1)]
+
+
+async def test_unknown_model_is_replaced_by_the_default_and_said(world, prodia, api):
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="no-such-model")
+    embed = result.response.embeds[0]
+    default = world.bot.catalog.default.name
+    assert f"There is no model “no-such-model”, so {default} was used." in embed.description
+    assert fields_of(embed)["Model"] == default
+
+
+async def test_a_prompt_with_mentions_pings_nobody(world, prodia, api):
+    prompt = f"@everyone look <@{world.bob.id}> <@&{world.guild.id}>"
+    result = await world.alice.slash(world.channel, "imagine", prompt=prompt)
+    assert result.response.embeds[0].title == prompt
+    for request in world.env.http_requests:
+        if request.method in ("POST", "PATCH") and request.json and "allowed_mentions" in request.json:
+            assert request.json["allowed_mentions"]["parse"] == []
+    bodies = [r.json for r in original_edits(world.env)]
+    assert all(body.get("allowed_mentions", {"parse": []})["parse"] == [] for body in bodies)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault("status", status=402, times=None), "out of credit"),
+        (Fault("status", status=401, times=None), "not set up correctly"),
+        (Fault("status", status=400, message="steps too high", times=None), "refused these settings (steps too high)"),
+        (Fault("status", status=503, times=None), "not answering right now"),
+        (Fault("job_fails"), "could not make this image"),
+    ],
+)
+async def test_prodia_failure_ends_in_a_clear_message(world, prodia, api, fault, expected):
+    prodia.add_fault(fault)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    message = result.response
+    assert expected in message.content
+    assert not message.embeds and not message.attachments
+    assert PRODIA_KEY not in message.content
+
+
+async def test_the_bot_keeps_working_after_a_failure(world, prodia, api):
+    prodia.add_fault(Fault("status", status=500, times=None))
+    await world.alice.slash(world.channel, "imagine", prompt="first")
+    prodia.clear_faults()
+    result = await world.alice.slash(world.channel, "imagine", prompt="second")
+    assert result.response.embeds[0].title == "second"
+
+
+async def test_model_autocomplete_ranks_prefix_matches_first(world, api):
+    query = "dream" if api == "v1" else "dev"
+    choices = await world.alice.autocomplete(world.channel, "imagine", "model", query)
+    names = [choice["value"] for choice in choices]
+    assert names and all(query in name.lower() for name in names)
+    if api == "v1":
+        assert names[0].startswith("dream")  # prefix matches before "…_dreamshaper…" style word matches
+    else:
+        assert names == ["flux-dev"]  # found through its alias "dev"
+
+
+async def test_secrets_never_reach_discord(world, prodia, api):
+    await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    transcript = world.env.transcript()
+    assert PRODIA_KEY not in transcript
+    assert DISCORD_TOKEN not in transcript
+
+
+async def test_commands_are_not_synced_again_when_unchanged(world, api):
+    syncs = lambda: [r for r in world.env.http_requests if r.method == "PUT" and r.path.endswith("/commands")]  # noqa: E731
+    assert len(syncs()) == 1  # a fresh database syncs
+    await world.restart()
+    assert len(syncs()) == 1
+    result = await world.alice.slash(world.channel, "imagine", prompt="after restart")
+    assert result.response.embeds[0].title == "after restart"
