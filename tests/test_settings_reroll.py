@@ -1,0 +1,160 @@
+"""/settings (per-guild defaults) and 🔄 reroll, through simcord against the local Prodia server."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+import simcord
+
+from bot.render import REROLL_EMOJI
+
+pytestmark = pytest.mark.simcord(settle_timeout=10)
+
+
+def fields_of(embed) -> dict[str, str]:
+    return {field.name: field.value for field in embed.fields}
+
+
+def submits(prodia):
+    return [r.json for r in prodia.requests if r.method == "POST"]
+
+
+def model_for(api: str) -> tuple[str, str]:
+    """(what an admin types, the catalog name it stands for)."""
+    if api == "v1":
+        return "dreamshaper_8", "dreamshaper_8.safetensors [9d40847d]"
+    return "sdxl", "sdxl"
+
+
+# -- /settings ----------------------------------------------------------------------------------
+
+
+async def test_guild_defaults_are_used_by_the_next_imagine(world, prodia, api):
+    typed, model = model_for(api)
+    saved = await world.admin.slash(world.channel, "settings set", model=typed, steps=12, sampler="Euler")
+    assert saved.response.ephemeral
+    assert fields_of(saved.response.embeds[0])["Model"] == model
+
+    result = await world.alice.slash(world.channel, "imagine", prompt="a castle")
+    fields = fields_of(result.response.embeds[0])
+    assert (fields["Model"], fields["Steps"], fields["Sampler"]) == (model, "12", "Euler")
+    body = submits(prodia)[-1]
+    sent = body if api == "v1" else body["config"]
+    assert sent["steps"] == 12
+    assert sent["sampler"] == "Euler"
+    assert (body["model"] if api == "v1" else body["type"]) == ("dreamshaper_8.safetensors [9d40847d]" if api == "v1" else "inference.sdxl.txt2img.v1")
+
+
+async def test_options_given_beat_guild_defaults(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", steps=12)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a castle", steps=3)
+    assert fields_of(result.response.embeds[0])["Steps"] == "3"
+
+
+async def test_settings_show_and_reset(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", cfg=4.5, reroll="anyone")
+    shown = await world.admin.slash(world.channel, "settings show")
+    fields = fields_of(shown.response.embeds[0])
+    assert shown.response.ephemeral
+    assert fields["CFG"] == "4.5"
+    assert fields["Who may reroll"] == "anyone"
+    assert fields["Steps"] == "built-in: 20"
+
+    await world.admin.slash(world.channel, "settings reset")
+    shown = await world.admin.slash(world.channel, "settings show")
+    assert fields_of(shown.response.embeds[0])["CFG"] == "built-in: 7"
+
+
+async def test_unknown_model_in_settings_is_refused(world, api):
+    result = await world.admin.slash(world.channel, "settings set", model="no-such-model")
+    assert result.response.ephemeral
+    assert "There is no model called “no-such-model”" in result.response.content
+    assert (await world.bot.store.guild_settings(world.guild.id)).model is None
+
+
+async def test_settings_are_hidden_from_members_without_manage_server(world, api):
+    with pytest.raises(simcord.SetupError, match="default-member-permissions"):
+        await world.alice.slash(world.channel, "settings set", steps=3)
+
+
+async def test_settings_check_is_enforced_by_the_bot_too(world, api):
+    # A server admin may show the command to everyone in Integrations: the bot still refuses.
+    commands = await world.bot.tree.fetch_commands()
+    settings = next(c for c in commands if c.name == "settings")
+    world.guild.set_command_permissions(settings, {world.alice: True})
+    result = await world.alice.slash(world.channel, "settings set", steps=3)
+    assert result.response.ephemeral
+    assert "Manage Server" in result.response.content
+    assert (await world.bot.store.guild_settings(world.guild.id)).steps is None
+    world.env.errors  # noqa: B018  # the refusal is logged as a check failure: acknowledged
+
+
+async def test_model_autocomplete_in_settings(world, api):
+    choices = await world.admin.autocomplete(world.channel, "settings set", "model", model_for(api)[0])
+    assert choices[0]["value"] == model_for(api)[1]
+
+
+# -- reroll --------------------------------------------------------------------------------------
+
+
+async def imagine(world, **options):
+    result = await world.alice.slash(world.channel, "imagine", prompt="a red fox", seed=42, **options)
+    return result.response
+
+
+def rerolls_of(world, original):
+    return [m for m in world.channel.history() if m.reference and m.reference.message_id == original.id]
+
+
+async def test_reroll_by_the_requester_uses_a_new_seed(world, prodia, api):
+    original = await imagine(world)
+    await world.alice.react(original, REROLL_EMOJI)
+
+    (reroll,) = rerolls_of(world, original)
+    assert reroll.type is discord.MessageType.reply
+    embed = reroll.embeds[0]
+    assert embed.title == "a red fox"
+    assert fields_of(embed)["Seed"] != "42"
+    assert len(prodia.jobs) == 2
+    newest = prodia.requests[-1] if api == "v2" else [r for r in prodia.requests if r.method == "POST"][-1]
+    sent = newest.json if api == "v1" else newest.json["config"]
+    assert sent["prompt"] == "a red fox"
+    assert str(sent["seed"]) == fields_of(embed)["Seed"]
+    assert await reroll.attachments[0].read() == prodia.jobs[list(prodia.jobs)[-1]].image
+    assert [str(r.emoji) for r in reroll.reactions] == [REROLL_EMOJI]
+
+
+async def test_reroll_by_someone_else_is_ignored_by_default(world, prodia, api):
+    original = await imagine(world)
+    await world.bob.react(original, REROLL_EMOJI)
+    assert rerolls_of(world, original) == []
+    assert len(prodia.jobs) == 1
+
+
+async def test_reroll_by_anyone_when_the_guild_allows_it(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", reroll="anyone")
+    original = await imagine(world)
+    await world.bob.react(original, REROLL_EMOJI)
+    assert len(rerolls_of(world, original)) == 1
+
+
+async def test_members_with_manage_messages_may_always_reroll(world, prodia, api):
+    original = await imagine(world)
+    await world.mod.react(original, REROLL_EMOJI)
+    assert len(rerolls_of(world, original)) == 1
+
+
+async def test_other_emoji_and_other_messages_are_ignored(world, prodia, api):
+    original = await imagine(world)
+    await world.alice.react(original, "👍")
+    await world.alice.send(world.channel, "just chatting")
+    await world.alice.react(world.channel.last_message, REROLL_EMOJI)
+    assert len(prodia.jobs) == 1
+
+
+async def test_reroll_works_after_a_restart(world, prodia, api):
+    original = await imagine(world)
+    await world.restart()
+    await world.alice.react(original, REROLL_EMOJI)
+    (reroll,) = rerolls_of(world, original)
+    assert reroll.embeds[0].title == "a red fox"
