@@ -1,0 +1,117 @@
+"""inspect_image and fit_to_limit on real images made with Pillow."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from PIL import Image
+
+from bot.errors import BadResponse
+from bot.images import ImageInfo, fit_to_limit, inspect_image
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def noise(width: int, height: int, seed: int = 0) -> Image.Image:
+    return Image.frombytes("RGB", (width, height), random.Random(seed).randbytes(width * height * 3))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("PNG", ImageInfo("png", "image/png", 64, 48)),
+        ("JPEG", ImageInfo("jpg", "image/jpeg", 64, 48)),
+        ("WEBP", ImageInfo("webp", "image/webp", 64, 48)),
+    ],
+)
+def test_inspect_recognises_real_images(fmt: str, expected: ImageInfo) -> None:
+    assert inspect_image(encode(noise(64, 48), fmt)) == expected
+
+
+def test_inspect_refuses_garbage_bytes() -> None:
+    with pytest.raises(BadResponse):
+        inspect_image(b"<html>502 Bad Gateway</html>" * 10)
+
+
+def test_inspect_refuses_empty_bytes() -> None:
+    with pytest.raises(BadResponse):
+        inspect_image(b"")
+
+
+def test_inspect_refuses_truncated_png() -> None:
+    data = encode(noise(64, 64), "PNG")
+    with pytest.raises(BadResponse):
+        inspect_image(data[: len(data) // 2])
+
+
+def test_inspect_refuses_truncated_webp() -> None:
+    data = encode(noise(64, 64), "WEBP")
+    with pytest.raises(BadResponse):
+        inspect_image(data[: len(data) // 2])
+
+
+@pytest.mark.xfail(strict=True, reason="Pillow's verify() checks nothing for JPEG, so a half-downloaded JPEG passes")
+def test_inspect_refuses_truncated_jpeg() -> None:
+    data = encode(noise(64, 64), "JPEG")
+    with pytest.raises(BadResponse):
+        inspect_image(data[: len(data) // 2])
+
+
+def test_inspect_refuses_unexpected_format() -> None:
+    with pytest.raises(BadResponse) as caught:
+        inspect_image(encode(noise(16, 16), "GIF"))
+    assert "GIF" in str(caught.value)
+
+
+def test_inspect_refuses_decompression_bomb_dimensions() -> None:
+    bomb = encode(Image.new("1", (5000, 5000)), "PNG")
+    assert len(bomb) < 10_000  # tiny on the wire, 25 megapixels once decoded
+    with pytest.raises(BadResponse) as caught:
+        inspect_image(bomb)
+    assert "5000x5000" in str(caught.value)
+
+
+def test_inspect_accepts_4096_square() -> None:
+    info = inspect_image(encode(Image.new("1", (4096, 4096)), "PNG"))
+    assert (info.width, info.height) == (4096, 4096)
+
+
+def test_fit_leaves_small_image_unchanged() -> None:
+    data = encode(noise(32, 32), "PNG")
+    info = inspect_image(data)
+    assert fit_to_limit(data, info, len(data)) == (data, info)
+
+
+def test_fit_shrinks_big_png_below_the_limit_as_valid_jpeg() -> None:
+    data = encode(noise(512, 512), "PNG")
+    limit = 60_000
+    assert len(data) > limit
+    shrunk, info = fit_to_limit(data, inspect_image(data), limit)
+    assert len(shrunk) <= limit
+    assert (info.extension, info.content_type) == ("jpg", "image/jpeg")
+    assert inspect_image(shrunk) == info
+
+
+def test_fit_keeps_full_size_when_recompression_is_enough() -> None:
+    image = Image.new("RGB", (400, 300), (200, 40, 40))
+    data = encode(image, "PNG", compress_level=0)
+    shrunk, info = fit_to_limit(data, inspect_image(data), len(data) // 10)
+    assert (info.width, info.height, inspect_image(shrunk).width) == (400, 300, 400)
+
+
+def test_fit_converts_transparent_png() -> None:
+    data = encode(Image.new("RGBA", (300, 300), (0, 0, 0, 0)), "PNG", compress_level=0)
+    shrunk, info = fit_to_limit(data, inspect_image(data), 20_000)
+    assert inspect_image(shrunk).extension == info.extension == "jpg"
+
+
+def test_fit_refuses_when_no_size_fits() -> None:
+    data = encode(noise(256, 256), "PNG")
+    with pytest.raises(BadResponse):
+        fit_to_limit(data, inspect_image(data), 100)
