@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from typing import Any
 
@@ -12,7 +13,10 @@ from ..catalog import PreparedJob
 from ..config import Settings
 from ..errors import BadResponse, JobFailed
 from .base import ProdiaClient, Progress, ProgressCallback
-from .polling import PollPolicy
+from .polling import LearnedPolling, PollPolicy
+
+# The Retry-After of the last successful answer read in this task (the poll loop sets a holder).
+_retry_after: contextvars.ContextVar[list[float | None] | None] = contextvars.ContextVar("retry_after", default=None)
 
 
 class ProdiaV1(ProdiaClient):
@@ -22,7 +26,7 @@ class ProdiaV1(ProdiaClient):
         self, session: aiohttp.ClientSession, settings: Settings, *, poll_policy: PollPolicy | None = None
     ) -> None:
         super().__init__(session, settings)
-        self.poll_policy = poll_policy or PollPolicy(settings.prodia_poll_interval)
+        self.poll_policy = poll_policy or LearnedPolling(settings.prodia_poll_interval)
 
     def _auth_headers(self) -> dict[str, str]:
         return {"X-Prodia-Key": self._key}
@@ -65,16 +69,37 @@ class ProdiaV1(ProdiaClient):
         await progress(Progress("downloading", job_id))
         return await self.download_image(image_url), job.request.seed or 0, job_id
 
+    async def read_capped(self, resp: aiohttp.ClientResponse, *, extra: int = 0) -> bytes:
+        holder = _retry_after.get()
+        if holder is not None:  # inside a poll: keep the server's pacing hint for the next delay
+            holder[0] = _seconds(resp.headers.get("Retry-After"))
+        return await super().read_capped(resp, extra=extra)
+
     async def wait(self, job_id: str, model: str, progress: ProgressCallback) -> str:
-        """Poll GET /job/<id> until it succeeds (returns the image URL) or fails; statuses go to `progress`."""
+        """Poll GET /job/<id> until it succeeds (returns the image URL) or fails; statuses go to `progress`.
+
+        The poll policy decides each delay; a Retry-After on a poll answer lengthens it. The duration it
+        learns from is the midpoint between the last "not done" answer and the "done" poll (or the time
+        of the "done" poll if it was the first)."""
         started = time.monotonic()
         status: str | None = None
+        retry_after: list[float | None] = [None]
+        not_done_at: float | None = None  # the job was still running when this answer arrived (s since started)
         while True:
-            await asyncio.sleep(self.poll_policy.delay(model, time.monotonic() - started, status or "submitted"))
-            answer = (await self._call("GET", f"/job/{job_id}")).json()
+            wait = self.poll_policy.delay(model, time.monotonic() - started, status or "submitted")
+            if retry_after[0] is not None:
+                wait = max(wait, retry_after[0])
+            await asyncio.sleep(wait)
+            sent_at = time.monotonic() - started
+            token = _retry_after.set(retry_after)
+            try:
+                retry_after[0] = None
+                answer = (await self._call("GET", f"/job/{job_id}")).json()
+            finally:
+                _retry_after.reset(token)
             new_status = answer.get("status") if isinstance(answer, dict) else None
             if new_status == "succeeded":
-                self.poll_policy.observe(model, time.monotonic() - started)
+                self.poll_policy.observe(model, sent_at if not_done_at is None else (not_done_at + sent_at) / 2)
                 url = answer.get("imageUrl")
                 if not isinstance(url, str):
                     raise BadResponse("succeeded job has no imageUrl")
@@ -83,6 +108,18 @@ class ProdiaV1(ProdiaClient):
                 raise JobFailed(f"job {job_id} failed", reason="")
             if new_status not in ("queued", "generating"):
                 raise BadResponse(f"unknown job status {new_status!r}")
+            not_done_at = time.monotonic() - started
             if new_status != status:
                 status = new_status
                 await progress(Progress(status, job_id))
+
+
+def _seconds(value: str | None) -> float | None:
+    """A Retry-After in seconds (dates are not used by Prodia), bounded to a sane range."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return min(seconds, 60.0) if seconds >= 0 else None
