@@ -1,0 +1,202 @@
+"""The store on both backends (the `store` fixture is parametrized over SQLite and PostgreSQL)."""
+
+import asyncio
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError, open_store
+from tests.conftest import StoreTarget
+
+REQUEST = {"prompt": "a red fox", "model": "m", "steps": 25, "cfg": 7.0, "seed": 42, "sampler": "Euler"}
+
+
+def make_job(created_at: float = 1000.0, guild_id: int | None = 10, **changes) -> JobRecord:
+    job = JobRecord(
+        id=uuid.uuid4().hex,
+        kind="imagine",
+        guild_id=guild_id,
+        channel_id=20,
+        user_id=30,
+        request=REQUEST,
+        state="accepted",
+        interaction_token="secret-token-value",
+        application_id=40,
+        interaction_created_at=created_at,
+        message_id=None,
+        reply_to=None,
+        prodia_job_id=None,
+        error=None,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    return replace(job, **changes)
+
+
+async def versions(store: Store) -> list[int]:
+    return [row["version"] for row in await store._query("SELECT version FROM schema_migrations ORDER BY version")]
+
+
+async def test_migrations_apply_once(store_target: StoreTarget) -> None:
+    # Two "processes" starting at once, then a restart: each migration is applied and recorded once.
+    first, second = await asyncio.gather(store_target.open(), store_target.open())
+    third = await store_target.open()
+    assert await versions(first) == await versions(second) == await versions(third) == [1]
+
+
+async def test_meta(store: Store) -> None:
+    assert await store.get_meta("tree") is None
+    await store.set_meta("tree", "abc")
+    await store.set_meta("tree", "def")
+    assert await store.get_meta("tree") == "def"
+
+
+async def test_guild_settings(store: Store) -> None:
+    assert await store.guild_settings(1) == GuildSettings()
+    settings = await store.update_guild_settings(1, model="sdxl", steps=30, cfg=6.5, blocked_words=("a", "b"))
+    assert settings == GuildSettings(model="sdxl", steps=30, cfg=6.5, blocked_words=("a", "b"))
+    settings = await store.update_guild_settings(1, reroll="anyone", steps=None, blocked_words=())
+    assert settings == GuildSettings(model="sdxl", cfg=6.5, reroll="anyone")
+    assert await store.update_guild_settings(1, reroll=None, daily_cap=5) == replace(
+        settings, reroll="requester", daily_cap=5
+    )
+    assert await store.guild_settings(2) == GuildSettings()
+    await store.reset_guild_settings(1)
+    assert await store.guild_settings(1) == GuildSettings()
+
+
+async def test_guild_settings_rejects_bad_changes(store: Store) -> None:
+    with pytest.raises(TypeError, match="colour"):
+        await store.update_guild_settings(1, colour="red")
+    with pytest.raises(ValueError):
+        await store.update_guild_settings(1, reroll="nobody")
+    assert await store.guild_settings(1) == GuildSettings()
+
+
+async def test_settings_cache(store_target: StoreTarget) -> None:
+    mine, other = await store_target.open(), await store_target.open(cache_ttl=0.2)
+    assert await other.guild_settings(1) == GuildSettings()
+    await mine.update_guild_settings(1, model="a")
+    assert (await mine.guild_settings(1)).model == "a"  # own write invalidates
+    assert (await other.guild_settings(1)).model is None  # another process's write: cached until the TTL
+    await asyncio.sleep(0.25)
+    assert (await other.guild_settings(1)).model == "a"
+    await other.reset_guild_settings(1)
+    assert await other.guild_settings(1) == GuildSettings()
+
+
+async def test_results(store: Store) -> None:
+    record = ResultRecord(message_id=2**62, guild_id=None, channel_id=5, user_id=6, request=REQUEST, created_at=1.5)
+    assert await store.get_result(record.message_id) is None
+    await store.save_result(record)
+    assert await store.get_result(record.message_id) == record
+    updated = replace(record, guild_id=7, request={**REQUEST, "seed": 1})
+    await store.save_result(updated)
+    assert await store.get_result(record.message_id) == updated
+
+
+async def test_jobs(store: Store) -> None:
+    job = make_job()
+    await store.add_job(job)
+    assert await store.get_job(job.id) == job
+    assert await store.get_job("missing") is None
+    await store.update_job(job.id, state="submitted", prodia_job_id="p1", attempts=1, request={"prompt": "x"})
+    stored = await store.get_job(job.id)
+    assert stored == replace(
+        job, state="submitted", prodia_job_id="p1", attempts=1, request={"prompt": "x"}, updated_at=stored.updated_at
+    )
+    assert stored.updated_at > job.updated_at
+    with pytest.raises(TypeError, match="nonsense"):
+        await store.update_job(job.id, nonsense=1)
+    with pytest.raises(TypeError, match="id"):
+        await store.update_job(job.id, id="other")
+
+
+async def test_unfinished_jobs(store: Store) -> None:
+    newer, older, dm = make_job(3000.0), make_job(1000.0, guild_id=11), make_job(2000.0, guild_id=None)
+    done, failed = make_job(500.0, state="delivered"), make_job(600.0, state="failed")
+    for job in (newer, older, dm, done, failed):
+        await store.add_job(job)
+    assert [j.id for j in await store.unfinished_jobs()] == [older.id, dm.id, newer.id]
+    assert [j.id for j in await store.unfinished_jobs([10])] == [dm.id, newer.id]
+    assert [j.id for j in await store.unfinished_jobs({10}, include_dms=False)] == [newer.id]
+    assert [j.id for j in await store.unfinished_jobs([], include_dms=True)] == [dm.id]
+    assert [j.id for j in await store.unfinished_jobs(include_dms=False)] == [older.id, newer.id]
+
+
+async def test_claim_job_is_exclusive(store_target: StoreTarget) -> None:
+    first, second = await store_target.open(), await store_target.open()
+    job = make_job()
+    await first.add_job(job)
+    contenders = [first, second] * 3
+    results = await asyncio.gather(*(s.claim_job(job.id, f"owner-{i}", lease=60) for i, s in enumerate(contenders)))
+    assert sum(results) == 1
+    winner = results.index(True)
+    # The owner may renew (here to a short lease); nobody else may take it meanwhile.
+    assert await contenders[winner].claim_job(job.id, f"owner-{winner}", lease=0.05)
+    assert not await first.claim_job(job.id, "other", lease=60)
+    await asyncio.sleep(0.1)
+    assert await second.claim_job(job.id, "late", lease=60)  # expired: anyone may take it
+    assert not await first.claim_job(job.id, f"owner-{winner}", lease=60)
+    await second.update_job(job.id, state="delivered")
+    assert not await second.claim_job(job.id, "late", lease=60)  # finished jobs are not resumed
+    assert not await second.claim_job("missing", "late", lease=60)
+
+
+async def test_count_images_since(store: Store) -> None:
+    for created_at, state, guild_id in [
+        (100.0, "delivered", 1),
+        (200.0, "delivered", 1),
+        (300.0, "generated", 1),
+        (300.0, "failed", 1),
+        (300.0, "accepted", 1),
+        (300.0, "delivered", 2),
+    ]:
+        await store.add_job(make_job(created_at, guild_id=guild_id, state=state))
+    assert await store.count_images_since(1, 150.0) == 2
+    assert await store.count_images_since(1, 0.0) == 3
+    assert await store.count_images_since(3, 0.0) == 0
+
+
+async def test_database_errors_are_store_errors(store: Store) -> None:
+    job = make_job()
+    await store.add_job(job)
+    with pytest.raises(StoreError):
+        await store.add_job(job)
+
+
+def test_token_not_in_repr() -> None:
+    assert "secret-token-value" not in repr(make_job())
+
+
+async def test_unopenable_sqlite(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("not a database, not a directory " * 100)
+    with pytest.raises(StoreError):
+        await open_store(f"sqlite:///{not_a_dir}/db/bot.sqlite3")
+    with pytest.raises(StoreError):
+        await open_store(f"sqlite:///{not_a_dir}")  # not a database
+
+
+async def test_unreachable_postgres() -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreError) as caught:
+        await open_store("postgresql://bot:hunter2@127.0.0.1:1/test")
+    assert "hunter2" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    assert time.monotonic() - started < 5
+
+
+async def test_memory_and_relative_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url in ("sqlite:///:memory:", "sqlite:///data/bot.sqlite3"):
+        store = await open_store(url)
+        await store.set_meta("k", "v")
+        assert await store.get_meta("k") == "v"
+        await store.close()
+    assert (tmp_path / "data" / "bot.sqlite3").exists()
+    with pytest.raises(ValueError):
+        await open_store("mysql://x")
