@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import time
+import uuid
 
 import aiohttp
 import discord
@@ -12,8 +15,10 @@ from discord.ext import commands
 
 from .catalog import Catalog
 from .config import Settings
+from .i18n import CatalogueTranslator
 from .jobs import JobQueue, UserLimits
 from .prodia import ProdiaClient, create_client
+from .resume import LEASE_SECONDS, renew_leases, resume_jobs
 from .store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,10 @@ class ImagineBot(commands.Bot):
         self.catalog = Catalog.for_api(settings.prodia_api)
         self.queue = JobQueue(settings.max_concurrent_jobs, settings.queue_size)
         self.user_limits = UserLimits(settings.user_max_jobs, settings.user_cooldown)
+        self.running_jobs: dict[asyncio.Task, str] = {}  # task -> journal id
+        self.instance_id = uuid.uuid4().hex  # names this process in job leases
+        self.started_at = time.time()
+        self._resumer: asyncio.Task | None = None
 
     async def setup_hook(self) -> None:
         self.session = aiohttp.ClientSession(
@@ -53,14 +62,29 @@ class ImagineBot(commands.Bot):
         )
         self.store = await open_store(self.settings.database_url)
         self.prodia = create_client(self.session, self.settings)
+        await self.tree.set_translator(CatalogueTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.settings.sync_commands:
             await self.sync_commands_if_changed()
+        self._resumer = asyncio.create_task(self._resume_after_ready())
+
+    async def _resume_after_ready(self) -> None:
+        await self.wait_until_ready()
+        while True:  # the first pass resumes our own past jobs; later ones those of stopped processes
+            await resume_jobs(self)
+            await renew_leases(self)
+            await asyncio.sleep(LEASE_SECONDS / 3)
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync the global command tree only when it differs from the last one synced (a new database counts)."""
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        translator = self.tree.translator
+        if translator is not None:  # the localizations are part of the sync: changed translations re-sync
+            payload = [
+                await command.get_translated_payload(self.tree, translator) for command in self.tree.get_commands()
+            ]
+        else:
+            payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         if await self.store.get_meta(COMMANDS_HASH_KEY) == digest:
             log.info("Command tree unchanged; not syncing")
@@ -71,6 +95,18 @@ class ImagineBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        if self.is_closed():
+            return
+        # Jobs in flight stay unfinished in the journal: the next start resumes them.
+        pending = [*self.running_jobs, *([self._resumer] if self._resumer else [])]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if hasattr(self, "store"):
+            try:
+                await self.store.release_jobs(self.instance_id)
+            except Exception:
+                log.exception("Could not release job leases; they expire on their own")
         try:
             await super().close()
         finally:

@@ -9,6 +9,7 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from .catalog import PreparedJob
 from .errors import ImagineError
 from .images import fit_to_limit
 from .messages import error_text, text
+from .prodia import Progress
 from .render import REROLL_EMOJI, ProgressState, progress_text, result_embed
 from .store import ResultRecord
 
@@ -31,59 +33,83 @@ TOKEN_LIFETIME = 15 * 60  # seconds an interaction token may edit its reply
 
 
 class Reply:
-    """The message a job reports to. It edits the interaction's reply while the token lives, then the
-    message itself with the bot token, and posts a new message (replying where it can) if the old one is gone."""
+    """The message a job reports to. It edits through the interaction token while it lives, then
+    through the channel with the bot token, and posts a new message (replying where it can) if the
+    old one is gone. `on_message` hears the message id whenever it changes, for the journal."""
 
     def __init__(
         self,
         channel: discord.abc.Messageable,
         *,
         interaction: discord.Interaction | None = None,
+        webhook: discord.Webhook | None = None,
+        token_created_at: float | None = None,
         message: discord.Message | discord.PartialMessage | None = None,
         reference: discord.Message | discord.PartialMessage | None = None,
     ) -> None:
         self.channel = channel
         self.interaction = interaction
+        self.webhook = webhook or (interaction.followup if interaction else None)
+        if token_created_at is None and interaction is not None:
+            token_created_at = interaction.created_at.timestamp()
+        self.token_created_at = token_created_at
         self.message = message
         self.reference = reference
+        self.on_message: Callable[[int], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
 
     def _token_alive(self) -> bool:
-        if self.interaction is None:
+        if self.webhook is None or self.token_created_at is None:
             return False
-        age = discord.utils.utcnow() - self.interaction.created_at
-        return age.total_seconds() < TOKEN_LIFETIME - 30  # a margin for the request itself
+        age = discord.utils.utcnow().timestamp() - self.token_created_at
+        return age < TOKEN_LIFETIME - 30  # a margin for the request itself
 
     async def edit(
         self, *, content: str | None, embed: discord.Embed | None = None, file: discord.File | None = None
     ) -> discord.Message | discord.PartialMessage:
         async with self._lock:
-            attachments = [file] if file else []
-            if self._token_alive():
-                assert self.interaction is not None
-                try:
-                    self.message = await self.interaction.edit_original_response(
+            known = self.message.id if self.message else None
+            message = await self._edit(content, embed, file)
+            self.message = message
+            if message.id != known and self.on_message is not None:
+                await self.on_message(message.id)
+            return message
+
+    async def _edit(
+        self, content: str | None, embed: discord.Embed | None, file: discord.File | None
+    ) -> discord.Message | discord.PartialMessage:
+        attachments = [file] if file else []
+        if self._token_alive():
+            try:
+                if self.interaction is not None:
+                    return await self.interaction.edit_original_response(
                         content=content, embed=embed, attachments=attachments
                     )
-                    return self.message
-                except discord.NotFound:
-                    log.info("Interaction reply is gone; falling back to the channel")
-                    self.interaction = None
-            if self.message is not None:
-                try:
-                    return await self.message.edit(content=content, embed=embed, attachments=attachments)
-                except discord.NotFound:
-                    log.info("Reply message %s was deleted; posting a new one", self.message.id)
-                    self.message = None
-                    if file:
-                        file.reset()
-            self.message = await self.channel.send(
-                content=content,
-                embed=embed,  # type: ignore[arg-type]
-                file=file,  # type: ignore[arg-type]
-                reference=self.reference.to_reference(fail_if_not_exists=False) if self.reference else None,  # type: ignore[arg-type]
-            )
-            return self.message
+                if self.message is not None:
+                    return await self.webhook.edit_message(  # type: ignore[union-attr]
+                        self.message.id, content=content, embed=embed, attachments=attachments
+                    )
+            except discord.NotFound:
+                log.info("The interaction reply is gone; falling back to the channel")
+            self.interaction = self.webhook = None
+            if file:
+                file.reset()
+        if self.message is not None:
+            try:
+                # Through the channel with the bot token (an InteractionMessage would use the dead token).
+                target = self.channel.get_partial_message(self.message.id)  # type: ignore[attr-defined]
+                return await target.edit(content=content, embed=embed, attachments=attachments)
+            except discord.NotFound:
+                log.info("Reply message %s was deleted; posting a new one", self.message.id)
+                self.message = None
+                if file:
+                    file.reset()
+        return await self.channel.send(
+            content=content,
+            embed=embed,  # type: ignore[arg-type]
+            file=file,  # type: ignore[arg-type]
+            reference=self.reference.to_reference(fail_if_not_exists=False) if self.reference else None,  # type: ignore[arg-type]
+        )
 
 
 class ProgressReporter:
@@ -134,52 +160,87 @@ class ProgressReporter:
             self._timer = None
 
 
+class Journal:
+    """Writes a job's progress to the store. A failing store is logged and never stops the job."""
+
+    def __init__(self, bot: ImagineBot, job_id: str) -> None:
+        self.store = bot.store
+        self.job_id = job_id
+
+    async def update(self, **changes: Any) -> None:
+        try:
+            await self.store.update_job(self.job_id, **changes)
+        except Exception:
+            log.exception("Could not journal job %s (%s)", self.job_id, ", ".join(changes))
+
+
 async def run_job(
     bot: ImagineBot,
     job: PreparedJob,
     reply: Reply,
     *,
+    journal: Journal,
     requester: discord.abc.User,
     guild_id: int | None,
     locale: str | None,
     started_at: float,
     upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+    prodia_job_id: str | None = None,
 ) -> discord.Message | discord.PartialMessage | None:
-    """Generate `job` and deliver it to `reply`. Every path ends in an edit: the image, or what went wrong."""
+    """Generate `job` and deliver it to `reply`. Every path ends in an edit: the image, or what went wrong.
+
+    The journal follows each step; a job is "delivered" only once Discord accepted the result. If the
+    bot stops (cancellation) the journal keeps the job unfinished, to be resumed at the next start."""
+    task = asyncio.current_task()
+    bot.running_jobs[task] = journal.job_id  # type: ignore[index]
     progress = ProgressReporter(reply, locale=locale, interval=bot.settings.progress_interval, started_at=started_at)
+    reply.on_message = lambda message_id: journal.update(message_id=message_id)
     began = time.monotonic()
+
+    async def on_progress(step: Progress) -> None:
+        if step.state == "submitted" and step.job_id:
+            await journal.update(state="submitted", prodia_job_id=step.job_id)
+        await progress.update(step.state)
+
     try:
-        async with bot.queue.slot(on_position=lambda position: progress.update("waiting", position)):
-            result = await bot.prodia.generate(job, lambda step: progress.update(step.state))
-        await progress.stop()
-        image, info = result.image, result.info
-        if len(image) > upload_limit:
-            image, info = await asyncio.to_thread(fit_to_limit, image, info, upload_limit)
-        filename = f"imagine-{result.seed}.{info.extension}"
-        embed = result_embed(
-            job, result, filename, requester=requester.display_name, elapsed=time.monotonic() - began, locale=locale
-        )
+        try:
+            async with bot.queue.slot(on_position=lambda position: progress.update("waiting", position)):
+                result = await bot.prodia.generate(job, on_progress, job_id=prodia_job_id)
+            await progress.stop()
+            await journal.update(state="generated")
+            image, info = result.image, result.info
+            if len(image) > upload_limit:
+                image, info = await asyncio.to_thread(fit_to_limit, image, info, upload_limit)
+            filename = f"imagine-{result.seed}.{info.extension}"
+            elapsed = time.monotonic() - began
+            embed = result_embed(
+                job, result, filename, requester=getattr(requester, "display_name", ""), elapsed=elapsed, locale=locale
+            )
+        except Exception as exc:
+            await progress.stop()
+            if isinstance(exc, ImagineError):
+                log.info("Job %s failed: %r", journal.job_id, exc)
+            else:
+                log.exception("Job %s crashed", journal.job_id)
+            await reply.edit(content=error_text(exc, locale))
+            await journal.update(state="failed", error=getattr(exc, "key", "error.unexpected"))
+            return None
         message = await reply.edit(content=None, embed=embed, file=discord.File(io.BytesIO(image), filename))
-    except Exception as exc:
-        await progress.stop()
-        if isinstance(exc, ImagineError):
-            log.info("Job for user %s failed: %r", requester.id, exc)
-        else:
-            log.exception("Job for user %s crashed", requester.id)
-        await reply.edit(content=error_text(exc, locale))
+        await journal.update(state="delivered", message_id=message.id)
+    except discord.HTTPException as exc:
+        # Discord refused the message itself: keep the job unfinished so a restart delivers it.
+        log.warning("Job %s could not be delivered now: %s", journal.job_id, exc)
         return None
-    log.info(
-        "Job for user %s delivered in %.2f s (%d progress edits)",
-        requester.id,
-        time.monotonic() - began,
-        progress.edits,
-    )
-    await _add_reroll(reply, message, locale)
+    finally:
+        await progress.stop()
+        bot.running_jobs.pop(task, None)  # type: ignore[arg-type]
+    log.info("Job %s delivered in %.2f s (%d progress edits)", journal.job_id, time.monotonic() - began, progress.edits)
+    await _add_reroll(message, locale)
     await _remember(bot, job, message, seed=result.seed, user_id=requester.id, guild_id=guild_id)
     return message
 
 
-async def _add_reroll(reply: Reply, message: discord.Message | discord.PartialMessage, locale: str | None) -> None:
+async def _add_reroll(message: discord.Message | discord.PartialMessage, locale: str | None) -> None:
     try:
         await message.add_reaction(REROLL_EMOJI)
     except discord.HTTPException as exc:  # no Add Reactions permission: say how to reroll instead

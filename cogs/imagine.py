@@ -14,6 +14,7 @@ from bot.errors import ImagineError
 from bot.messages import error_text
 from bot.model_lists import SAMPLERS
 from bot.request import ASPECT_RATIOS, CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
+from bot.resume import journal_job
 from bot.store import GuildSettings, StoreError
 
 if TYPE_CHECKING:
@@ -105,10 +106,23 @@ class Imagine(commands.Cog):
         except ImagineError as exc:
             await reply.edit(content=error_text(exc, locale))
             return
+        original = await interaction.original_response()
+        reply.message = original
+        journal = await journal_job(
+            self.bot,
+            job,
+            kind="imagine",
+            channel_id=interaction.channel_id,  # type: ignore[arg-type]
+            guild_id=interaction.guild_id,
+            user_id=interaction.user.id,
+            interaction=interaction,
+            message_id=original.id,
+        )
         await run_job(
             self.bot,
             job,
             reply,
+            journal=journal,
             requester=interaction.user,
             guild_id=interaction.guild_id,
             locale=locale,

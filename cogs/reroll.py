@@ -13,6 +13,7 @@ from bot.errors import ImagineError
 from bot.messages import text
 from bot.render import REROLL_EMOJI
 from bot.request import GenerationRequest, random_seed
+from bot.resume import journal_job
 from bot.store import StoreError
 
 if TYPE_CHECKING:
@@ -76,11 +77,22 @@ class Reroll(commands.Cog):
         job = self.bot.catalog.prepare(request)
         original = channel.get_partial_message(payload.message_id)
         reply = Reply(channel, reference=original)
-        await reply.edit(content=text("reroll.started", locale, user=user.mention))
+        message = await reply.edit(content=text("reroll.started", locale, user=user.mention))
+        journal = await journal_job(
+            self.bot,
+            job,
+            kind="reroll",
+            channel_id=payload.channel_id,
+            guild_id=payload.guild_id,
+            user_id=payload.user_id,
+            message_id=message.id,
+            reply_to=payload.message_id,
+        )
         await run_job(
             self.bot,
             job,
             reply,
+            journal=journal,
             requester=user,
             guild_id=payload.guild_id,
             locale=locale,

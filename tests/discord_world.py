@@ -80,8 +80,11 @@ class World:
         return self.env.bot
 
     async def restart(self) -> ImagineBot:
-        new = self.env.bot.factory()
-        new.factory = self.env.bot.factory
+        """Stop the bot as a process stop would (its jobs cancelled mid-way), then start a new one."""
+        old = self.env.bot
+        await old.close()
+        new = old.factory()
+        new.factory = old.factory
         await self.env.restart_bot(new)
         return new
 

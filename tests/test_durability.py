@@ -1,0 +1,144 @@
+"""Nothing lost: jobs survive restarts at every stage, Discord-side faults still end in a delivered reply."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+
+from bot.local_prodia import Fault
+from bot.store import StoreError
+
+# Short settles: a bot waiting on a slow Prodia is "parked" and the test moves the clock itself.
+pytestmark = pytest.mark.simcord(settle_timeout=0.5)
+
+
+@pytest.fixture
+def bot_env() -> dict[str, str]:
+    return {"PRODIA_POLL_INTERVAL": "2", "PRODIA_TIMEOUT": "3600"}
+
+
+def results_in(world) -> list[discord.Message]:
+    return [m for m in world.channel.history() if m.embeds and m.attachments]
+
+
+async def start_imagine(world, **options) -> discord.Message:
+    """Invoke /imagine and return its reply while the bot may still be waiting on Prodia's answer
+    (simcord reports an HTTP call still in flight as "not settled": that is the point here)."""
+    try:
+        await world.alice.slash(world.channel, "imagine", **options)
+    except TimeoutError:
+        pass
+    return world.channel.history()[0]
+
+
+async def only_job(world):
+    rows = await world.bot.store._query("SELECT id FROM jobs")
+    assert len(rows) == 1
+    return await world.bot.store.get_job(rows[0]["id"])
+
+
+async def test_restart_before_submit_submits_again_and_delivers_once(world, prodia, api):
+    prodia.add_fault(Fault("slow", delay=600, path="/v1/sd/generate" if api == "v1" else "/v2/job"))
+    reply = await start_imagine(world, prompt="a harbour", seed=9)
+    assert (await only_job(world)).state == "accepted"
+
+    await world.restart()
+    await world.env.advance_time(5)
+
+    job = await only_job(world)
+    assert job.state == "delivered"
+    assert job.message_id == reply.id
+    (delivered,) = results_in(world)
+    assert delivered.id == reply.id  # the original reply was edited, not a new message
+    submits = [r for r in prodia.requests if r.method == "POST"]
+    assert len(submits) == 2
+    assert submits[0].json == submits[1].json  # the same seed: the same image
+
+
+@pytest.mark.parametrize("api", ["v1"])  # only v1 jobs have an id to poll again
+async def test_restart_after_submit_polls_the_same_v1_job(world, prodia, api):
+    prodia.job_duration = 3
+    await world.alice.slash(world.channel, "imagine", prompt="a harbour")
+    job = await only_job(world)
+    assert (job.state, job.prodia_job_id) == ("submitted", next(iter(prodia.jobs)))
+
+    await world.restart()
+    await world.env.advance_time(10)
+
+    assert (await only_job(world)).state == "delivered"
+    assert len(results_in(world)) == 1
+    assert sum(r.method == "POST" for r in prodia.requests) == 1
+    assert prodia.jobs[job.prodia_job_id].polls >= 2
+
+
+async def test_restart_after_the_result_but_before_delivery(world, prodia, api):
+    world.env.inject_error("PATCH", "/webhooks/*", status=403, code=50013, message="Missing Permissions", times=None)
+    world.env.inject_error(
+        "*", "/channels/*/messages*", status=403, code=50013, message="Missing Permissions", times=None
+    )
+    result = await world.alice.slash(world.channel, "imagine", prompt="a harbour", seed=5)
+    await world.env.advance_time(5)
+    assert (await only_job(world)).state == "generated"
+    first_image = next(iter(prodia.jobs.values())).image
+    world.env.errors  # noqa: B018  # the refused edits are expected here
+
+    world.env.backend.faults.clear()  # Discord accepts messages again
+    await world.restart()
+    await world.env.advance_time(5)
+
+    assert (await only_job(world)).state == "delivered"
+    (delivered,) = results_in(world)
+    assert delivered.id == result.response.id
+    assert await delivered.attachments[0].read() == first_image
+
+
+async def test_an_expired_token_falls_back_to_the_channel(world, prodia, api):
+    # What Discord answers once the 15-minute interaction token has expired.
+    world.env.inject_error("PATCH", "/webhooks/*", status=404, code=10015, message="Unknown Webhook", times=None)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a slow harbour")
+    await world.env.advance_time(5)
+
+    (delivered,) = results_in(world)
+    assert delivered.id == result.response.message.id
+    assert (await only_job(world)).state == "delivered"
+    late_edits = [r for r in world.env.http_requests if r.method == "PATCH" and r.path.startswith("/channels/")]
+    assert late_edits, "the bot edits through the channel with its own token"
+    world.env.errors  # noqa: B018
+
+
+async def test_reply_deleted_while_generating_posts_a_new_message(world, prodia, api):
+    # What Discord answers for every edit once someone deleted the reply.
+    for pattern in ("/webhooks/*", "/channels/*/messages/*"):
+        world.env.inject_error("PATCH", pattern, status=404, code=10008, message="Unknown Message", times=None)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a harbour")
+    await world.env.advance_time(5)
+
+    (delivered,) = results_in(world)
+    assert delivered.id != result.response.message.id
+    assert delivered.embeds[0].title == "a harbour"
+    assert (await only_job(world)).message_id == delivered.id
+    assert (await only_job(world)).state == "delivered"
+    world.env.errors  # noqa: B018
+
+
+async def test_no_permission_to_react_is_said_in_text(world, prodia, api):
+    world.env.inject_error("PUT", "/channels/*/messages/*/reactions/*", status=403, code=50013, times=None)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a harbour")
+    await world.env.advance_time(5)
+    message = results_in(world)[0]
+    assert "React with 🔄 to reroll" in message.content
+    assert message.id == result.response.id
+
+
+async def test_a_failing_store_does_not_lose_the_reply(world, prodia, api, monkeypatch):
+    store = world.bot.store
+
+    async def broken(*args, **kwargs):
+        raise StoreError("database is locked")
+
+    for name in ("add_job", "update_job", "claim_job", "save_result", "guild_settings"):
+        monkeypatch.setattr(store, name, broken)
+    await world.alice.slash(world.channel, "imagine", prompt="a harbour")
+    await world.env.advance_time(5)
+    assert results_in(world)[0].embeds[0].title == "a harbour"
+    world.env.errors  # noqa: B018
