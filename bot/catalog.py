@@ -51,7 +51,7 @@ def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
     """
     aliases: dict[str, str] = {}
     for name in names:
-        stem = name.split(".")[0].lower()
+        stem = re.sub(r"\.(safetensors|ckpt)$", "", name.split(" [")[0]).lower()
         aliases[stem] = name
         family = re.sub(r"[_-]?v?\d[\w.]*$", "", stem)
         if family and family != stem:

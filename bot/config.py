@@ -68,6 +68,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
     return value
 
 
+def _hide_password(value: object) -> object:
+    """A URL with its password replaced, for repr; anything else unchanged."""
+    if isinstance(value, str) and "@" in value and "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            return value.replace(f":{parts.password}@", ":***@", 1)
+    return value
+
+
 def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
@@ -117,7 +126,7 @@ class Settings:
             )
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        shown = ", ".join(f"{f.name}={_hide_password(getattr(self, f.name))!r}" for f in fields(self))
         return f"Settings({shown})"
 
     @classmethod

@@ -29,7 +29,7 @@ def inspect_image(data: bytes) -> ImageInfo:
             kind = image.format
             if width * height > MAX_PIXELS:
                 raise BadResponse(f"image of {width}x{height} pixels is over the limit")
-            image.verify()  # reads the whole structure: truncated files fail here
+            image.load()  # decodes every pixel: truncated files of any format fail here
     except BadResponse:
         raise
     except Exception as exc:  # Pillow raises many kinds, DecompressionBombError among them

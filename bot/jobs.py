@@ -6,6 +6,7 @@ Nothing here knows Discord: callers pass ids and callbacks.
 from __future__ import annotations
 
 import asyncio
+import math
 import contextlib
 import time
 from collections import deque
@@ -99,7 +100,7 @@ class UserLimits:
         now = self.clock()
         wait = self._last_start.get(user_id, -float("inf")) + self.cooldown - now
         if wait > 0:
-            raise Cooldown("cooldown", seconds=max(1, round(wait)))
+            raise Cooldown("cooldown", seconds=math.ceil(wait))  # rounded up: waiting that long is enough
         self._last_start[user_id] = now
         self._in_flight[user_id] = self._in_flight.get(user_id, 0) + 1
         released = False

@@ -73,5 +73,10 @@ def _check_range(name: str, value: object, bounds: tuple[float, float], *, integ
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type or not low <= value <= high:  # type: ignore[operator]
         raise InvalidInput(
-            f"{name}={value!r} out of range", problem="range", name=name, low=f"{low:g}", high=f"{high:g}"
+            f"{name}={value!r} out of range", problem="range", name=name, low=_number(low), high=_number(high)
         )
+
+
+def _number(value: float) -> str:
+    """2.0 -> "2", 4294967295 -> "4294967295" (no exponent), 0.5 -> "0.5"."""
+    return str(int(value)) if float(value).is_integer() else str(value)

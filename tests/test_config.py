@@ -141,10 +141,6 @@ def test_secret_hides_itself_in_repr_and_str() -> None:
     assert TOKEN_CANARY not in repr(secret) + str(secret) + f"{secret}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Settings.__repr__ prints DATABASE_URL / PRODIA_PROXY verbatim, including a password in the URL",
-)
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

@@ -299,7 +299,6 @@ def test_admission_after_the_cooldown() -> None:
     assert callable(limits.admit(1))
 
 
-@pytest.mark.xfail(strict=True, reason="Cooldown rounds the wait to nearest (round), not up: 2.4 s left is told as 2 s")
 def test_waiting_the_reported_cooldown_is_enough() -> None:
     clock = FakeClock()
     limits = UserLimits(max_jobs=5, cooldown=5, clock=clock)

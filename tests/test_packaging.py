@@ -1,0 +1,141 @@
+"""Operations, read rather than run (no Docker here): the image, compose, .env.example and the console script."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, comments dropped and continuation lines joined."""
+    lines = [line for line in read("Dockerfile").splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    instructions = []
+    for line in joined.splitlines():
+        if line.strip():
+            instruction, _, arguments = line.strip().partition(" ")
+            instructions.append((instruction.upper(), arguments.strip()))
+    return instructions
+
+
+def last(instruction: str) -> str:
+    found = [arguments for name, arguments in dockerfile_instructions() if name == instruction]
+    assert found, f"the Dockerfile has no {instruction}"
+    return found[-1]
+
+
+def exec_form(arguments: str) -> list[str]:
+    return json.loads(arguments) if arguments.startswith("[") else shlex.split(arguments)
+
+
+def readme_run_command() -> list[str]:
+    """The README's run command: the last step of the quick start's first shell line."""
+    line = next(line for line in read("README.md").splitlines() if "-m bot" in line and not line.startswith("#"))
+    command = shlex.split(line.split("&&")[-1])
+    return [Path(command[0]).name, *command[1:]]  # .venv/bin/python -> python
+
+
+def test_the_image_runs_the_readmes_command():
+    assert exec_form(last("CMD")) == ["python", "-m", "bot"]
+    assert readme_run_command() == ["python", "-m", "bot"]
+    assert "ENTRYPOINT" not in {name for name, _ in dockerfile_instructions()}
+
+
+def test_the_image_is_python_311_slim_and_installs_the_package():
+    instructions = dockerfile_instructions()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    runs = [arguments for name, arguments in instructions if name == "RUN"]
+    assert any(re.search(r"\bpip install\b.* \.(\s|$)", run) for run in runs)
+    copied = " ".join(arguments for name, arguments in instructions if name == "COPY")
+    pyproject = tomllib.loads(read("pyproject.toml"))
+    for needed in ("pyproject.toml", pyproject["project"]["readme"], "bot", "cogs"):
+        assert needed in copied, f"the image does not copy {needed}"
+
+
+def test_the_image_runs_as_a_non_root_user():
+    user = last("USER").split(":")[0]
+    assert user not in {"root", "0", ""}
+    names = [name for name, _ in dockerfile_instructions()]
+    assert "RUN" not in names[names.index("USER") :]  # nothing after the switch runs as root again
+
+
+def test_the_database_is_on_a_volume_at_data():
+    env = " ".join(arguments for name, arguments in dockerfile_instructions() if name == "ENV")
+    assert "DATABASE_URL=sqlite:////data/imagine.sqlite3" in env
+    assert "/data" in exec_form(last("VOLUME"))
+    assert any("chown" in arguments and "/data" in arguments for name, arguments in dockerfile_instructions())
+
+
+def test_secrets_and_local_state_stay_out_of_the_build_context():
+    ignored = {line.strip() for line in read(".dockerignore").splitlines() if line.strip() and not line.startswith("#")}
+    assert {".env", ".git", ".venv", "data"} <= ignored
+    assert not ignored & {"bot", "cogs", "pyproject.toml", "README.md"}
+
+
+def test_compose_runs_the_bot_against_postgres():
+    compose = read("docker-compose.yml")
+    assert re.search(r"^  bot:\n(    .*\n|\n)*?    env_file: \.env$", compose, re.MULTILINE)
+    assert re.search(r"^  postgres:\n    image: postgres:16$", compose, re.MULTILINE)
+    assert re.search(r"DATABASE_URL: postgresql://\S+@postgres:5432/\S+", compose)
+    assert re.search(r"^      - \S+:/var/lib/postgresql/data$", compose, re.MULTILINE)
+
+
+# --- .env.example documents every setting ---
+
+
+def config_variables() -> list[str]:
+    names = re.findall(r"_(?:text|number)\(\s*env,\s*\"([A-Z_]+)\"", read("bot/config.py"))
+    assert len(names) > 10
+    return sorted(set(names))
+
+
+def documented(variable: str) -> bool:
+    """Assigned in .env.example, and the assignment (or the group of assignments it belongs to) follows a comment."""
+    lines = read(".env.example").splitlines()
+    index = next((i for i, line in enumerate(lines) if line.startswith(f"{variable}=")), None)
+    if index is None:
+        return False
+    while index > 0 and re.match(r"[A-Z_]+=", lines[index - 1]):
+        index -= 1
+    return index > 0 and lines[index - 1].startswith("#")
+
+
+@pytest.mark.parametrize(
+    "variable",
+    config_variables(),
+)
+def test_env_example_documents_every_setting(variable):
+    assert documented(variable), f"{variable} is read by bot/config.py but not documented in .env.example"
+
+
+# --- The console script ---
+
+
+def test_the_console_script_points_at_main():
+    scripts = tomllib.loads(read("pyproject.toml"))["project"]["scripts"]
+    assert scripts["imagine-bot"] == "bot.__main__:main"
+    module, _, attribute = scripts["imagine-bot"].partition(":")
+    main = getattr(importlib.import_module(module), attribute)
+    assert callable(main)
+
+
+def test_main_without_a_token_stops_with_one_sentence(monkeypatch, tmp_path, capsys):
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in config_variables():
+        monkeypatch.delenv(name, raising=False)
+    assert main() == 2
+    assert "DISCORD_TOKEN" in capsys.readouterr().err
