@@ -26,6 +26,7 @@ EN: dict[str, str] = {
     "input.choice": "{name} must be one of: {allowed}.",
     "input.unknown_model": "There is no model called “{name}”. Pick one from the list.",
     # Limits.
+    "error.missing_permissions": "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel.",
     "limit.queue_full": "The bot is at capacity ({limit} images waiting). Please try again in a minute.",
     "limit.user_jobs": "You already have {limit} images in progress. Wait for one to finish.",
     "limit.cooldown": "Slow down a little: you can ask again in {seconds} s.",
@@ -63,9 +64,121 @@ EN: dict[str, str] = {
     "settings.field.reroll": "Who may reroll",
     "settings.no_permission": "You need the Manage Server permission to change the bot's settings.",
     "settings.guild_only": "Server settings can only be changed in a server.",
+    # Slash command descriptions and choice names, sent to Discord at sync by `bot.i18n.CatalogueTranslator`.
+    # Discord allows at most 100 characters each. {low} and {high} are filled from `bot.i18n.COMMAND_PARAMS`.
+    "cmd.imagine": "Turn a prompt into an image",
+    "cmd.imagine.prompt": "What the image should show",
+    "cmd.imagine.negative_prompt": "What the image should not show",
+    "cmd.imagine.model": "The model to draw with (default: the server's, else the bot's)",
+    "cmd.imagine.steps": "Denoising steps, {low}-{high}: more is slower and finer",
+    "cmd.imagine.cfg": "How closely to follow the prompt, {low}-{high}",
+    "cmd.imagine.seed": "A number that fixes the randomness; the same seed gives the same image",
+    "cmd.imagine.sampler": "The sampling method",
+    "cmd.imagine.aspect_ratio": "The shape of the image",
+    "cmd.settings": "This server's defaults for /imagine",
+    "cmd.settings.set": "Change this server's defaults (only the options you give)",
+    "cmd.settings.set.model": "Default model",
+    "cmd.settings.set.sampler": "Default sampler",
+    "cmd.settings.set.steps": "Default steps, {low}-{high}",
+    "cmd.settings.set.cfg": "Default CFG, {low}-{high}",
+    "cmd.settings.set.negative_prompt": "Default negative prompt",
+    "cmd.settings.set.aspect_ratio": "Default aspect ratio",
+    "cmd.settings.set.reroll": "Who may reroll a result with 🔄 (members with Manage Messages always may)",
+    "cmd.settings.show": "Show this server's defaults",
+    "cmd.settings.reset": "Forget this server's defaults",
+    # Choice names (the aspect ratio choices use the aspect.* sentences above).
+    "choice.reroll.requester": "Only the requester",
+    "choice.reroll.anyone": "Anyone",
 }
 
-CATALOGUES: dict[str, dict[str, str]] = {"en": EN}
+RU: dict[str, str] = {
+    # Ошибки: что случилось и что может сделать пользователь.
+    "error.unexpected": "Что-то пошло не так на стороне бота. Попробуйте ещё раз чуть позже.",
+    "error.prodia_unavailable": "Сервис изображений сейчас не отвечает. Попробуйте ещё раз через несколько минут.",
+    "error.prodia_invalid_request": (
+        "Сервис изображений отклонил эти настройки ({reason}). Измените их и попробуйте снова."
+    ),
+    "error.prodia_auth": "Бот неправильно настроен для работы с сервисом изображений. Владельцу бота уже сообщили.",
+    "error.prodia_quota": "На счёте бота в сервисе изображений закончились средства. Сообщите об этом владельцу бота.",
+    "error.prodia_busy": "Сервис изображений перегружен. Попробуйте ещё раз через минуту.",
+    "error.job_failed": "Сервису изображений не удалось создать это изображение. Попробуйте другое описание или seed.",
+    "error.job_timeout": "Изображение не было готово за {seconds} с, и бот перестал ждать. Попробуйте ещё раз.",
+    "error.bad_response": (
+        "Сервис изображений прислал ответ, из которого не получилось изображение. Попробуйте ещё раз."
+    ),
+    "input.prompt_empty": "Описание пустое. Опишите изображение, которое хотите получить.",
+    "input.too_long": "Параметр {name} слишком длинный: не больше {limit} символов.",
+    "input.range": "Параметр {name} должен быть от {low} до {high}.",
+    "input.choice": "Параметр {name} должен быть одним из: {allowed}.",
+    "input.unknown_model": "Модели «{name}» нет. Выберите модель из списка.",
+    # Ограничения.
+    "error.missing_permissions": "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы».",
+    "limit.queue_full": "Бот загружен до предела (изображений в очереди: {limit}). Попробуйте ещё раз через минуту.",
+    "limit.user_jobs": "У вас уже создаётся изображений: {limit}. Дождитесь, пока одно из них будет готово.",
+    "limit.cooldown": "Не так быстро: следующий запрос можно отправить через {seconds} с.",
+    # Ход работы.
+    "progress.waiting": "В очереди бота: место {position}",
+    "progress.submitted": "Отправлено в сервис изображений",
+    "progress.queued": "В очереди сервиса изображений",
+    "progress.generating": "Генерация",
+    "progress.downloading": "Получение изображения",
+    "progress.started": "Начато {timestamp}",
+    # Результат.
+    "field.model": "Модель",
+    "field.sampler": "Сэмплер",
+    "field.steps": "Шаги",
+    "field.cfg": "CFG",
+    "field.seed": "Seed",
+    "field.aspect_ratio": "Соотношение сторон",
+    "field.negative_prompt": "Негативный промпт",
+    "aspect.square": "Квадратное",
+    "aspect.portrait": "Вертикальное",
+    "aspect.landscape": "Горизонтальное",
+    "result.footer": "Запрос: {user} · {seconds} с",
+    "result.no_reaction": "Поставьте реакцию 🔄, чтобы сгенерировать заново (здесь бот не смог добавить её сам).",
+    "note.unknown_model": "Модели «{name}» нет, поэтому использована {model}.",
+    "note.ignored": "{model} не использует: {names}.",
+    "note.steps_capped": "Для {model} можно не больше {steps} шагов, поэтому вместо {asked} использовано {steps}.",
+    "reroll.started": "🔄 Генерирую заново для {user}…",
+    # /settings.
+    "settings.saved": "Сохранено. Теперь на этом сервере по умолчанию действуют такие настройки:",
+    "settings.reset": "На этом сервере снова действуют встроенные настройки по умолчанию.",
+    "settings.show": "Настройки по умолчанию на этом сервере:",
+    "settings.builtin": "встроенное: {value}",
+    "settings.reroll.requester": "только автор запроса",
+    "settings.reroll.anyone": "любой участник",
+    "settings.field.reroll": "Кто может генерировать заново",
+    "settings.no_permission": "Чтобы менять настройки бота, нужно право «Управлять сервером».",
+    "settings.guild_only": "Настройки сервера можно менять только на сервере.",
+    # Описания команд и названия вариантов (не больше 100 символов каждое).
+    "cmd.imagine": "Превратить описание в изображение",
+    "cmd.imagine.prompt": "Что должно быть на изображении",
+    "cmd.imagine.negative_prompt": "Чего не должно быть на изображении",
+    "cmd.imagine.model": "Модель для рисования (по умолчанию: модель сервера, иначе модель бота)",
+    "cmd.imagine.steps": "Шаги шумоподавления, {low}–{high}: чем больше, тем медленнее и детальнее",
+    "cmd.imagine.cfg": "Насколько точно следовать описанию, {low}–{high}",
+    "cmd.imagine.seed": "Число, которое фиксирует случайность: с тем же seed получится то же изображение",
+    "cmd.imagine.sampler": "Метод сэмплирования",
+    "cmd.imagine.aspect_ratio": "Форма изображения",
+    "cmd.settings": "Настройки /imagine по умолчанию на этом сервере",
+    "cmd.settings.set": "Изменить настройки сервера по умолчанию (только указанные параметры)",
+    "cmd.settings.set.model": "Модель по умолчанию",
+    "cmd.settings.set.sampler": "Сэмплер по умолчанию",
+    "cmd.settings.set.steps": "Шаги по умолчанию, {low}–{high}",
+    "cmd.settings.set.cfg": "CFG по умолчанию, {low}–{high}",
+    "cmd.settings.set.negative_prompt": "Негативный промпт по умолчанию",
+    "cmd.settings.set.aspect_ratio": "Соотношение сторон по умолчанию",
+    "cmd.settings.set.reroll": (
+        "Кто может сгенерировать результат заново через 🔄 (с правом «Управлять сообщениями» — всегда)"
+    ),
+    "cmd.settings.show": "Показать настройки сервера по умолчанию",
+    "cmd.settings.reset": "Сбросить настройки сервера по умолчанию",
+    "choice.reroll.requester": "Только автор запроса",
+    "choice.reroll.anyone": "Любой участник",
+}
+
+# Keys are language codes: a Discord locale ("ru", "en-US", "pt-BR") is looked up by its part before the dash.
+CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
 
 def text(key: str, locale: str | None = None, **params: Any) -> str:
