@@ -13,8 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
-# asyncpg is only needed for a postgresql:// DATABASE_URL (docker-compose.yml); pyproject does not list it.
-RUN pip install . "asyncpg>=0.29,<1"
+RUN pip install .
 
 # An unprivileged user that owns only the data directory.
 RUN groupadd --system --gid 10001 imagine \
@@ -28,7 +27,5 @@ VOLUME ["/data"]
 
 USER 10001:10001
 
-# The README's run command. Run from /app, it imports the source copied there, bot/migrations/*.sql included
-# (pyproject declares no package data, so the installed copy lacks them). Settings come from the environment:
-# docker run --env-file .env, or compose's env_file.
+# The README's run command. Settings come from the environment: docker run --env-file .env, or compose's env_file.
 CMD ["python", "-m", "bot"]
