@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 import discord
 
 from .client import create_bot
 from .config import ConfigError, Settings
+from .logs import setup_logging
 
 
 def main() -> int:
@@ -19,7 +19,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"Cannot start: {exc}.", file=sys.stderr)
         return 2
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level))
+    setup_logging(settings)
     try:
         asyncio.run(_run(settings))
     except discord.LoginFailure:

@@ -59,14 +59,16 @@ def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
     return aliases
 
 
-def v1_models() -> list[Model]:
-    aliases = _v1_aliases([*SD_MODELS, *SDXL_MODELS])
-    aliases["absolutereality"] = DEFAULT_SD_MODEL  # the original provider's default, kept as the family's name
+def v1_models(sd: Iterable[str] = SD_MODELS, sdxl: Iterable[str] = SDXL_MODELS) -> list[Model]:
+    sd, sdxl = list(sd), list(sdxl)
+    aliases = _v1_aliases([*sd, *sdxl])
+    if DEFAULT_SD_MODEL in sd:
+        aliases["absolutereality"] = DEFAULT_SD_MODEL  # the original provider's default, kept as the family's name
     by_target: dict[str, list[str]] = {}
     for alias, target in aliases.items():
         by_target.setdefault(target, []).append(alias)
-    models = [Model(n, "sd", aliases=tuple(by_target.get(n, ()))) for n in SD_MODELS]
-    models += [Model(n, "sdxl", aliases=tuple(by_target.get(n, ()))) for n in SDXL_MODELS]
+    models = [Model(n, "sd", aliases=tuple(by_target.get(n, ()))) for n in sd]
+    models += [Model(n, "sdxl", aliases=tuple(by_target.get(n, ()))) for n in sdxl]
     return models
 
 
@@ -99,6 +101,15 @@ class Catalog:
         for model in self.models.values():
             for key in (model.name, *model.aliases):
                 self._by_key.setdefault(key.lower(), model)
+
+    @classmethod
+    def from_v1_lists(cls, sd: list[str], sdxl: list[str]) -> Catalog:
+        """A v1 catalog from Prodia's live lists; the default stays the original's if Prodia still has it."""
+        if not sd and not sdxl:
+            raise ValueError("empty model lists")
+        models = v1_models(sd, sdxl)
+        default = DEFAULT_SD_MODEL if DEFAULT_SD_MODEL in sd else models[0].name
+        return cls(models, default)
 
     @classmethod
     def for_api(cls, api: str) -> Catalog:

@@ -15,9 +15,11 @@ from discord.ext import commands
 
 from .catalog import Catalog
 from .config import Settings
+from .errors import ImagineError
 from .i18n import CatalogueTranslator
 from .jobs import JobQueue, UserLimits
-from .prodia import ProdiaClient, create_client
+from .model_lists import SAMPLERS
+from .prodia import ProdiaClient, ProdiaV1, create_client
 from .resume import LEASE_SECONDS, renew_leases, resume_jobs
 from .store import Store, open_store
 
@@ -27,9 +29,12 @@ VERSION = "0.1.0"
 USER_AGENT = f"ImagineBot/{VERSION} (discord.py {discord.__version__})"
 EXTENSIONS = ("cogs.imagine", "cogs.settings", "cogs.reroll")
 COMMANDS_HASH_KEY = "command_tree_hash"
+MODELS_CACHE_KEY = "models_v1"
 
 
-class ImagineBot(commands.Bot):
+class ImagineMixin:
+    """Everything the bot is; mixed into a plain or an auto-sharded discord.py bot by `create_bot`."""
+
     session: aiohttp.ClientSession
     store: Store
     prodia: ProdiaClient
@@ -54,6 +59,12 @@ class ImagineBot(commands.Bot):
         self.instance_id = uuid.uuid4().hex  # names this process in job leases
         self.started_at = time.time()
         self._resumer: asyncio.Task | None = None
+        self._refresher: asyncio.Task | None = None
+
+    @property
+    def handles_dms(self) -> bool:
+        """DMs arrive on shard 0: only the process running it resumes DM jobs."""
+        return 0 in (getattr(self, "shard_ids", None) or [0])
 
     async def setup_hook(self) -> None:
         self.session = aiohttp.ClientSession(
@@ -68,6 +79,43 @@ class ImagineBot(commands.Bot):
         if self.settings.sync_commands:
             await self.sync_commands_if_changed()
         self._resumer = asyncio.create_task(self._resume_after_ready())
+        if isinstance(self.prodia, ProdiaV1):
+            await self._load_cached_models()
+            if self.settings.model_refresh_interval > 0:
+                self._refresher = asyncio.create_task(self._refresh_models_forever())
+
+    async def _load_cached_models(self) -> None:
+        try:
+            cached = await self.store.get_meta(MODELS_CACHE_KEY)
+            if cached:
+                lists = json.loads(cached)
+                self.catalog = Catalog.from_v1_lists(lists["sd"], lists["sdxl"])
+        except Exception:
+            log.exception("Ignoring the cached model list")
+
+    async def refresh_models(self) -> bool:
+        """Replace the v1 catalog with Prodia's live lists; keep the current one if Prodia fails."""
+        assert isinstance(self.prodia, ProdiaV1)
+        try:
+            sd, sdxl, samplers = await self.prodia.model_lists()
+            catalog = Catalog.from_v1_lists(sd, sdxl)
+        except (ImagineError, ValueError) as exc:
+            log.warning("Could not refresh the model list (%s); keeping %d models", exc, len(self.catalog))
+            return False
+        if missing := set(SAMPLERS) - set(samplers):
+            log.warning("Prodia no longer lists samplers %s", ", ".join(sorted(missing)))
+        self.catalog = catalog
+        try:
+            await self.store.set_meta(MODELS_CACHE_KEY, json.dumps({"sd": sd, "sdxl": sdxl}))
+        except Exception:
+            log.exception("Could not cache the model list")
+        log.info("Model list refreshed: %d models", len(catalog))
+        return True
+
+    async def _refresh_models_forever(self) -> None:
+        while True:
+            await self.refresh_models()
+            await asyncio.sleep(self.settings.model_refresh_interval)
 
     async def _resume_after_ready(self) -> None:
         await self.wait_until_ready()
@@ -98,7 +146,7 @@ class ImagineBot(commands.Bot):
         if self.is_closed():
             return
         # Jobs in flight stay unfinished in the journal: the next start resumes them.
-        pending = [*self.running_jobs, *([self._resumer] if self._resumer else [])]
+        pending = [*self.running_jobs, *(task for task in (self._resumer, self._refresher) if task)]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -116,6 +164,18 @@ class ImagineBot(commands.Bot):
                 await self.store.close()
 
 
+class ImagineBot(ImagineMixin, commands.Bot):
+    """One process, one shard (Discord's default for bots in fewer than 2,500 servers)."""
+
+
+class ShardedImagineBot(ImagineMixin, commands.AutoShardedBot):
+    """All shards in one process (SHARD_COUNT), or some of them as one process of a cluster (SHARD_IDS)."""
+
+
 def create_bot(settings: Settings, **options) -> ImagineBot:
     """Build the bot; nothing touches the network until it starts."""
-    return ImagineBot(settings, **options)
+    if settings.shard_count is None:
+        return ImagineBot(settings, **options)
+    options.setdefault("shard_count", settings.shard_count)
+    options.setdefault("shard_ids", list(settings.shard_ids) if settings.shard_ids else None)
+    return ShardedImagineBot(settings, **options)  # type: ignore[return-value]

@@ -68,6 +68,13 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (_text(env, name) or str(default)).lower()
+    if raw not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(name, f"must be true or false, got {raw!r}")
+    return raw in {"true", "1", "yes"}
+
+
 def _hide_password(value: object) -> object:
     """A URL with its password replaced, for repr; anything else unchanged."""
     if isinstance(value, str) and "@" in value and "://" in value:
@@ -106,7 +113,12 @@ class Settings:
     user_max_jobs: int = 2  # jobs one user may have in flight
     user_cooldown: float = 5.0  # seconds between two jobs of one user
     progress_interval: float = 2.0  # least seconds between two edits of one progress message
+    model_refresh_interval: float = 3600.0  # seconds between two refreshes of v1's model list; 0: never
     log_level: str = "INFO"
+    log_json: bool = False  # one JSON object per log line, for log collectors
+    log_prompts: bool = True  # include prompt text in INFO job lines
+    shard_count: int | None = None  # None: one unsharded process
+    shard_ids: tuple[int, ...] = ()  # the shards this process runs; empty: all of them
     sync_commands: bool = True
 
     @property
@@ -157,9 +169,18 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
-        sync = (_text(env, "SYNC_COMMANDS") or "true").lower()
-        if sync not in {"true", "false", "1", "0", "yes", "no"}:
-            raise ConfigError("SYNC_COMMANDS", f"must be true or false, got {sync!r}")
+        shard_count = _text(env, "SHARD_COUNT")
+        count = int(_number(env, "SHARD_COUNT", 1, low=1, high=100_000, integer=True)) if shard_count else None
+        shard_ids: tuple[int, ...] = ()
+        if raw_ids := _text(env, "SHARD_IDS"):
+            if count is None:
+                raise ConfigError("SHARD_IDS", "needs SHARD_COUNT to be set too")
+            try:
+                shard_ids = tuple(sorted({int(part) for part in raw_ids.split(",") if part.strip()}))
+            except ValueError:
+                raise ConfigError("SHARD_IDS", f"must be comma-separated shard numbers, got {raw_ids!r}") from None
+            if not shard_ids or not all(0 <= shard < count for shard in shard_ids):
+                raise ConfigError("SHARD_IDS", f"must be numbers from 0 to {count - 1}, got {raw_ids!r}")
 
         token = _text(env, "DISCORD_TOKEN")
         key = _text(env, "PRODIA_API_KEY")
@@ -191,6 +212,13 @@ class Settings:
             user_max_jobs=int(_number(env, "USER_MAX_JOBS", cls.user_max_jobs, low=1, high=100, integer=True)),
             user_cooldown=_number(env, "USER_COOLDOWN", cls.user_cooldown, low=0, high=3600, integer=False),
             progress_interval=_number(env, "PROGRESS_INTERVAL", cls.progress_interval, low=0, high=60, integer=False),
+            model_refresh_interval=_number(
+                env, "MODEL_REFRESH_INTERVAL", cls.model_refresh_interval, low=0, high=7 * 86400, integer=False
+            ),
             log_level=log_level,
-            sync_commands=sync in {"true", "1", "yes"},
+            sync_commands=_flag(env, "SYNC_COMMANDS", True),
+            log_json=_flag(env, "LOG_JSON", False),
+            log_prompts=_flag(env, "LOG_PROMPTS", True),
+            shard_count=count,
+            shard_ids=shard_ids,
         )

@@ -218,26 +218,48 @@ async def run_job(
             )
         except Exception as exc:
             await progress.stop()
-            if isinstance(exc, ImagineError):
-                log.info("Job %s failed: %r", journal.job_id, exc)
-            else:
+            if not isinstance(exc, ImagineError):
                 log.exception("Job %s crashed", journal.job_id)
+            _log_outcome(bot, journal, job, getattr(exc, "key", "error.unexpected"), began, progress)
             await reply.edit(content=error_text(exc, locale))
             await journal.update(state="failed", error=getattr(exc, "key", "error.unexpected"))
             return None
-        message = await reply.edit(content=None, embed=embed, file=discord.File(io.BytesIO(image), filename))
+        try:
+            message = await reply.edit(content=None, embed=embed, file=discord.File(io.BytesIO(image), filename))
+        except discord.Forbidden:
+            # No Attach Files / Embed Links here: say so in text instead of failing silently.
+            _log_outcome(bot, journal, job, "error.missing_permissions", began, progress)
+            await reply.edit(content=text("error.missing_permissions", locale))
+            await journal.update(state="failed", error="error.missing_permissions")
+            return None
         await journal.update(state="delivered", message_id=message.id)
     except discord.HTTPException as exc:
-        # Discord refused the message itself: keep the job unfinished so a restart delivers it.
+        # Discord is failing: keep the job unfinished so the next start delivers it.
         log.warning("Job %s could not be delivered now: %s", journal.job_id, exc)
         return None
     finally:
         await progress.stop()
         bot.running_jobs.pop(task, None)  # type: ignore[arg-type]
-    log.info("Job %s delivered in %.2f s (%d progress edits)", journal.job_id, time.monotonic() - began, progress.edits)
+    _log_outcome(bot, journal, job, "delivered", began, progress)
     await _add_reroll(message, locale)
     await _remember(bot, job, message, seed=result.seed, user_id=requester.id, guild_id=guild_id)
     return message
+
+
+def _log_outcome(
+    bot: ImagineBot, journal: Journal, job: PreparedJob, outcome: str, began: float, progress: ProgressReporter
+) -> None:
+    """The one INFO line per job: its outcome and timings (and the prompt, unless the owner turned that off)."""
+    prompt = f" prompt={job.request.prompt!r}" if bot.settings.log_prompts else ""
+    log.info(
+        "job=%s outcome=%s model=%s seconds=%.2f progress_edits=%d%s",
+        journal.job_id,
+        outcome,
+        job.model.name,
+        time.monotonic() - began,
+        progress.edits,
+        prompt,
+    )
 
 
 async def _add_reroll(message: discord.Message | discord.PartialMessage, locale: str | None) -> None:

@@ -6,8 +6,8 @@ Nothing here knows Discord: callers pass ids and callbacks.
 from __future__ import annotations
 
 import asyncio
-import math
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable

@@ -136,6 +136,8 @@ class LocalProdia:
     ) -> None:
         self.api_key = api_key
         self.job_duration = job_duration
+        self.sd_models = list(SD_MODELS)  # what /v1/sd/models lists and /sd/generate accepts; tests change it
+        self.sdxl_models = list(SDXL_MODELS)
         self.queued_fraction = queued_fraction
         self.image_scale = image_scale
         self.image_base_url = image_base_url
@@ -310,7 +312,8 @@ class LocalProdia:
             return _v1_unauthorized()
         sdxl = request.path.startswith("/v1/sdxl/")
         try:
-            params = _validate_v1(_parse_json(await request.read()), sdxl=sdxl)
+            models = self.sdxl_models if sdxl else self.sd_models
+            params = _validate_v1(_parse_json(await request.read()), sdxl=sdxl, models=models)
         except InvalidParams as exc:
             return web.json_response({"message": "Invalid Generation Parameters", "detail": str(exc)}, status=400)
         if sdxl:
@@ -338,7 +341,7 @@ class LocalProdia:
             return _v1_unauthorized()
         if request.path.endswith("/samplers"):
             return web.json_response(list(SAMPLERS))
-        return web.json_response(list(SDXL_MODELS if "/sdxl/" in request.path else SD_MODELS))
+        return web.json_response(self.sdxl_models if "/sdxl/" in request.path else self.sd_models)
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["job_id"])
@@ -455,12 +458,12 @@ class LocalProdia:
 # -- validation --------------------------------------------------------------------------------
 
 
-def _validate_v1(body: Any, *, sdxl: bool) -> dict[str, Any]:
+def _validate_v1(body: Any, *, sdxl: bool, models: list[str]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParams("the body must be a JSON object")
     params = {
         "prompt": _prompt(body, "prompt"),
-        "model": _choice(body, "model", SDXL_MODELS if sdxl else SD_MODELS, "model", default=None)
+        "model": _choice(body, "model", models, "model", default=None)
         or (DEFAULT_SDXL_MODEL if sdxl else DEFAULT_SD_MODEL),
         "negative_prompt": _string(body, "negative_prompt", "negative_prompt"),
         "steps": _integer(body, "steps", "steps", 1, 50, default=25),

@@ -26,7 +26,9 @@ EN: dict[str, str] = {
     "input.choice": "{name} must be one of: {allowed}.",
     "input.unknown_model": "There is no model called “{name}”. Pick one from the list.",
     # Limits.
-    "error.missing_permissions": "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel.",
+    "error.missing_permissions": (
+        "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel."
+    ),
     "limit.queue_full": "The bot is at capacity ({limit} images waiting). Please try again in a minute.",
     "limit.user_jobs": "You already have {limit} images in progress. Wait for one to finish.",
     "limit.cooldown": "Slow down a little: you can ask again in {seconds} s.",
@@ -112,7 +114,9 @@ RU: dict[str, str] = {
     "input.choice": "Параметр {name} должен быть одним из: {allowed}.",
     "input.unknown_model": "Модели «{name}» нет. Выберите модель из списка.",
     # Ограничения.
-    "error.missing_permissions": "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы».",
+    "error.missing_permissions": (
+        "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы»."
+    ),
     "limit.queue_full": "Бот загружен до предела (изображений в очереди: {limit}). Попробуйте ещё раз через минуту.",
     "limit.user_jobs": "У вас уже создаётся изображений: {limit}. Дождитесь, пока одно из них будет готово.",
     "limit.cooldown": "Не так быстро: следующий запрос можно отправить через {seconds} с.",

@@ -68,14 +68,14 @@ async def journal_job(
     return Journal(bot, record.id)
 
 
-async def resume_jobs(bot: ImagineBot) -> int:
-    """Finish every job a previous run left unfinished; returns how many this process took."""
+async def resume_jobs(bot: ImagineBot) -> list[asyncio.Task]:
+    """Start finishing every unfinished job of this process's guilds that no live process holds."""
     guild_ids = [guild.id for guild in bot.guilds]
     try:
-        records = await bot.store.unfinished_jobs(guild_ids, include_dms=bot.shard_id in (None, 0))
+        records = await bot.store.unfinished_jobs(guild_ids, include_dms=bot.handles_dms)
     except Exception:
-        log.exception("Could not read the job journal; unfinished jobs wait for the next start")
-        return 0
+        log.exception("Could not read the job journal; unfinished jobs wait for the next pass")
+        return []
     running = set(bot.running_jobs.values())
     taken = []
     for record in records:
@@ -88,11 +88,11 @@ async def resume_jobs(bot: ImagineBot) -> int:
             log.exception("Could not claim job %s", record.id)
     if taken:
         log.info("Resuming %d unfinished jobs", len(taken))
-    for record in taken:
-        task = asyncio.create_task(resume_job(bot, record))
+    tasks = [asyncio.create_task(resume_job(bot, record)) for record in taken]
+    for task in tasks:
         _resuming.add(task)  # keep a reference until it ends; run_job also tracks it for close()
         task.add_done_callback(_resuming.discard)
-    return len(taken)
+    return tasks
 
 
 async def renew_leases(bot: ImagineBot) -> None:

@@ -42,7 +42,8 @@ async def test_guild_defaults_are_used_by_the_next_imagine(world, prodia, api):
     sent = body if api == "v1" else body["config"]
     assert sent["steps"] == 12
     assert sent["sampler"] == "Euler"
-    assert (body["model"] if api == "v1" else body["type"]) == ("dreamshaper_8.safetensors [9d40847d]" if api == "v1" else "inference.sdxl.txt2img.v1")
+    expected = "dreamshaper_8.safetensors [9d40847d]" if api == "v1" else "inference.sdxl.txt2img.v1"
+    assert (body["model"] if api == "v1" else body["type"]) == expected
 
 
 async def test_options_given_beat_guild_defaults(world, prodia, api):

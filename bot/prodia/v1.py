@@ -51,6 +51,16 @@ class ProdiaV1(ProdiaClient):
             body["width"], body["height"] = job.model.size(request.aspect_ratio)
         return body
 
+    async def model_lists(self) -> tuple[list[str], list[str], list[str]]:
+        """Prodia's live lists: SD models, SDXL models, SD samplers (BadResponse if not lists of names)."""
+        lists = []
+        for path in ("/sd/models", "/sdxl/models", "/sd/samplers"):
+            names = (await self._call("GET", path)).json()
+            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                raise BadResponse(f"{path} is not a list of names")
+            lists.append(names)
+        return lists[0], lists[1], lists[2]
+
     async def submit(self, job: PreparedJob) -> str:
         path = "/sdxl/generate" if job.model.family == "sdxl" else "/sd/generate"
         answer = (await self._call("POST", path, json=self.body(job))).json()
