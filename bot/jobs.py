@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +28,40 @@ class Cooldown(ImagineError):
     key = "limit.cooldown"
 
 
+class BlockedWord(ImagineError):
+    key = "limit.blocked_word"
+
+
+class DailyCap(ImagineError):
+    key = "limit.daily_cap"
+
+
 PositionCallback = Callable[[int], Awaitable[None]]
+MAX_BLOCKED_WORDS = 100
+BLOCKED_WORD_MAX = 100  # characters in one blocked word or phrase
+
+
+def parse_blocked_words(raw: str) -> tuple[str, ...]:
+    """ "cat, Big Dog ,cat" -> ("cat", "big dog"): comma-separated, trimmed, lower-cased, de-duplicated."""
+    words: dict[str, None] = {}
+    for part in raw.split(","):
+        word = " ".join(part.split()).lower()
+        if word:
+            words[word[:BLOCKED_WORD_MAX]] = None
+    return tuple(words)[:MAX_BLOCKED_WORDS]
+
+
+def find_blocked(prompt: str, blocked: tuple[str, ...]) -> str | None:
+    """The first blocked word or phrase found in `prompt` as whole words, ignoring case; None if none."""
+    for word in blocked:
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, re.IGNORECASE):
+            return word
+    return None
+
+
+def start_of_day(now: float) -> float:
+    """Midnight UTC before `now`: the daily cap counts from there."""
+    return now - now % 86400
 
 
 class JobQueue:
@@ -86,10 +120,10 @@ class JobQueue:
 class UserLimits:
     """Per user: at most `max_jobs` in flight and `cooldown` seconds between two starts."""
 
-    def __init__(self, max_jobs: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_jobs: int, cooldown: float, clock: Callable[[], float] | None = None) -> None:
         self.max_jobs = max_jobs
         self.cooldown = cooldown
-        self.clock = clock
+        self.clock = clock or (lambda: time.monotonic())  # looked up per call: tests swap the clock
         self._in_flight: dict[int, int] = {}
         self._last_start: dict[int, float] = {}
 

@@ -29,6 +29,8 @@ EN: dict[str, str] = {
     "error.missing_permissions": (
         "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel."
     ),
+    "limit.blocked_word": "This server does not allow “{word}” in prompts.",
+    "limit.daily_cap": "This server has used its {limit} images for today. The count starts again at midnight UTC.",
     "limit.queue_full": "The bot is at capacity ({limit} images waiting). Please try again in a minute.",
     "limit.user_jobs": "You already have {limit} images in progress. Wait for one to finish.",
     "limit.cooldown": "Slow down a little: you can ask again in {seconds} s.",
@@ -64,6 +66,10 @@ EN: dict[str, str] = {
     "settings.reroll.requester": "only the requester",
     "settings.reroll.anyone": "anyone",
     "settings.field.reroll": "Who may reroll",
+    "settings.field.blocked_words": "Blocked words",
+    "settings.field.daily_cap": "Images per day",
+    "settings.none": "none",
+    "settings.unlimited": "no limit",
     "settings.no_permission": "You need the Manage Server permission to change the bot's settings.",
     "settings.guild_only": "Server settings can only be changed in a server.",
     # Slash command descriptions and choice names, sent to Discord at sync by `bot.i18n.CatalogueTranslator`.
@@ -86,6 +92,10 @@ EN: dict[str, str] = {
     "cmd.settings.set.negative_prompt": "Default negative prompt",
     "cmd.settings.set.aspect_ratio": "Default aspect ratio",
     "cmd.settings.set.reroll": "Who may reroll a result with 🔄 (members with Manage Messages always may)",
+    "cmd.settings.set.blocked_words": (
+        "Words or phrases refused in prompts, comma-separated (replaces the list; - clears)"
+    ),
+    "cmd.settings.set.daily_cap": "Images this server may make per day (0: no limit)",
     "cmd.settings.show": "Show this server's defaults",
     "cmd.settings.reset": "Forget this server's defaults",
     # Choice names (the aspect ratio choices use the aspect.* sentences above).
@@ -117,6 +127,8 @@ RU: dict[str, str] = {
     "error.missing_permissions": (
         "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы»."
     ),
+    "limit.blocked_word": "На этом сервере нельзя использовать «{word}» в описаниях.",
+    "limit.daily_cap": "Сервер уже израсходовал {limit} изображений на сегодня. Счёт начнётся заново в полночь UTC.",
     "limit.queue_full": "Бот загружен до предела (изображений в очереди: {limit}). Попробуйте ещё раз через минуту.",
     "limit.user_jobs": "У вас уже создаётся изображений: {limit}. Дождитесь, пока одно из них будет готово.",
     "limit.cooldown": "Не так быстро: следующий запрос можно отправить через {seconds} с.",
@@ -152,6 +164,10 @@ RU: dict[str, str] = {
     "settings.reroll.requester": "только автор запроса",
     "settings.reroll.anyone": "любой участник",
     "settings.field.reroll": "Кто может генерировать заново",
+    "settings.field.blocked_words": "Запрещённые слова",
+    "settings.field.daily_cap": "Изображений в день",
+    "settings.none": "нет",
+    "settings.unlimited": "без ограничения",
     "settings.no_permission": "Чтобы менять настройки бота, нужно право «Управлять сервером».",
     "settings.guild_only": "Настройки сервера можно менять только на сервере.",
     # Описания команд и названия вариантов (не больше 100 символов каждое).
@@ -175,6 +191,10 @@ RU: dict[str, str] = {
     "cmd.settings.set.reroll": (
         "Кто может сгенерировать результат заново через 🔄 (с правом «Управлять сообщениями» — всегда)"
     ),
+    "cmd.settings.set.blocked_words": (
+        "Слова или фразы через запятую, запрещённые в описаниях (заменяет список; - очищает)"
+    ),
+    "cmd.settings.set.daily_cap": "Сколько изображений сервер может создать за день (0: без ограничения)",
     "cmd.settings.show": "Показать настройки сервера по умолчанию",
     "cmd.settings.reset": "Сбросить настройки сервера по умолчанию",
     "choice.reroll.requester": "Только автор запроса",

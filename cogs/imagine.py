@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -11,6 +14,7 @@ from discord.ext import commands
 
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Reply, run_job
 from bot.errors import ImagineError
+from bot.jobs import BlockedWord, DailyCap, find_blocked, start_of_day
 from bot.messages import error_text
 from bot.model_lists import SAMPLERS
 from bot.request import ASPECT_RATIOS, CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
@@ -24,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SAMPLER_CHOICES = [app_commands.Choice(name=name, value=name) for name in SAMPLERS]
 ASPECT_CHOICES = [app_commands.Choice(name=name.capitalize(), value=name) for name in ASPECT_RATIOS]
+PRE_DEFER_BUDGET = 1.0  # seconds the database may take before the defer; Discord allows 3 in all
+T = TypeVar("T")
 DEFAULT_FIELDS = ("model", "sampler", "steps", "cfg", "negative_prompt", "aspect_ratio")
 
 
@@ -32,6 +38,20 @@ def merge_defaults(defaults: GuildSettings, **given: Any) -> GenerationRequest:
     values = {name: getattr(defaults, name) for name in DEFAULT_FIELDS if getattr(defaults, name) is not None}
     values.update({name: value for name, value in given.items() if value is not None})
     return GenerationRequest(**values)
+
+
+async def check_guild_limits(bot: ImagineBot, guild_id: int, settings: GuildSettings, prompt: str) -> None:
+    """Raise BlockedWord or DailyCap if the guild's own limits refuse this prompt now."""
+    if word := find_blocked(prompt, settings.blocked_words):
+        raise BlockedWord("blocked word", word=word)
+    if settings.daily_cap:
+        try:
+            made = await bot.store.count_images_since(guild_id, start_of_day(time.time()))
+        except StoreError:
+            log.exception("Could not count today's images of guild %s; not capping", guild_id)
+            return
+        if made >= settings.daily_cap:
+            raise DailyCap("daily cap", limit=settings.daily_cap)
 
 
 async def model_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -78,29 +98,44 @@ class Imagine(commands.Cog):
             "sampler": sampler,
             "aspect_ratio": aspect_ratio,
         }
-        # Refusals that need no I/O are answered privately, before deferring.
+        # Refusals are answered privately, so they come before the public defer. The guild's limits need
+        # the database (cached settings, one count): bounded so Discord's 3 s deadline is never missed.
+        defaults = GuildSettings()
         try:
-            GenerationRequest(**{k: v for k, v in given.items() if v is not None})
+            request = GenerationRequest(**{k: v for k, v in given.items() if v is not None})
             self.bot.queue.check_room()
+            if interaction.guild_id:
+                defaults = await self._guild_settings(interaction.guild_id)
+                await self._bounded(check_guild_limits(self.bot, interaction.guild_id, defaults, request.prompt))
             release = self.bot.user_limits.admit(interaction.user.id)
         except ImagineError as exc:
             await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
             return
         try:
             await interaction.response.defer(thinking=True)
-            await self._generate(interaction, given)
+            await self._generate(interaction, given, defaults)
         finally:
             release()
 
-    async def _generate(self, interaction: discord.Interaction, given: dict[str, Any]) -> None:
+    async def _guild_settings(self, guild_id: int) -> GuildSettings:
+        try:
+            settings = await self._bounded(self.bot.store.guild_settings(guild_id))
+        except StoreError:  # the image matters more than the defaults: go on with the built-in ones
+            log.exception("Could not read the defaults of guild %s", guild_id)
+            settings = None
+        return settings or GuildSettings()
+
+    @staticmethod
+    async def _bounded(work: Awaitable[T]) -> T | None:
+        try:
+            return await asyncio.wait_for(work, PRE_DEFER_BUDGET)
+        except TimeoutError:
+            log.warning("A pre-defer check took over %.1f s; skipped", PRE_DEFER_BUDGET)
+            return None
+
+    async def _generate(self, interaction: discord.Interaction, given: dict[str, Any], defaults: GuildSettings) -> None:
         locale = interaction.guild_locale.value if interaction.guild_locale else interaction.locale.value
         reply = Reply(interaction.channel, interaction=interaction)  # type: ignore[arg-type]
-        defaults = GuildSettings()
-        if interaction.guild_id:
-            try:
-                defaults = await self.bot.store.guild_settings(interaction.guild_id)
-            except StoreError:  # the image matters more than the defaults: go on with the built-in ones
-                log.exception("Could not read the defaults of guild %s", interaction.guild_id)
         try:
             job = self.bot.catalog.prepare(merge_defaults(defaults, **given))
         except ImagineError as exc:

@@ -15,6 +15,7 @@ from bot.render import REROLL_EMOJI
 from bot.request import GenerationRequest, random_seed
 from bot.resume import journal_job
 from bot.store import StoreError
+from cogs.imagine import check_guild_limits
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -43,8 +44,11 @@ class Reroll(commands.Cog):
             log.info("User %s may not reroll message %s", payload.user_id, payload.message_id)
             return
         try:
+            if payload.guild_id:
+                settings = await self.bot.store.guild_settings(payload.guild_id)
+                await check_guild_limits(self.bot, payload.guild_id, settings, record.request["prompt"])
             release = self.bot.user_limits.admit(payload.user_id)
-        except ImagineError as exc:
+        except (ImagineError, StoreError) as exc:
             log.info("Reroll by %s refused: %r", payload.user_id, exc)
             return
         try:

@@ -11,10 +11,12 @@ from discord.ext import commands
 
 from bot.catalog import DEFAULT_CFG
 from bot.errors import InvalidInput
+from bot.jobs import parse_blocked_words
 from bot.messages import error_text, text
+from bot.render import truncate
 from bot.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
 from bot.store import GuildSettings, StoreError
-from cogs.imagine import ASPECT_CHOICES, SAMPLER_CHOICES, model_autocomplete
+from cogs.imagine import ASPECT_CHOICES, DEFAULT_FIELDS, SAMPLER_CHOICES, model_autocomplete
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -47,6 +49,8 @@ class ServerSettings(commands.Cog):
         negative_prompt="Default negative prompt",
         aspect_ratio="Default aspect ratio",
         reroll="Who may reroll a result with 🔄 (members with Manage Messages always may)",
+        blocked_words="Words or phrases refused in prompts, comma-separated (replaces the list; - clears)",
+        daily_cap="Images this server may make per day (0: no limit)",
     )
     @app_commands.choices(sampler=SAMPLER_CHOICES, aspect_ratio=ASPECT_CHOICES, reroll=REROLL_CHOICES)
     @app_commands.autocomplete(model=model_autocomplete)
@@ -61,6 +65,8 @@ class ServerSettings(commands.Cog):
         negative_prompt: app_commands.Range[str, None, NEGATIVE_PROMPT_MAX] | None = None,
         aspect_ratio: str | None = None,
         reroll: str | None = None,
+        blocked_words: app_commands.Range[str, 1, 2000] | None = None,
+        daily_cap: app_commands.Range[int, 0, 1_000_000] | None = None,
     ) -> None:
         locale = interaction.locale.value
         changes: dict[str, Any] = {
@@ -75,6 +81,10 @@ class ServerSettings(commands.Cog):
             }.items()
             if value is not None
         }
+        if blocked_words is not None:
+            changes["blocked_words"] = () if blocked_words.strip() == "-" else parse_blocked_words(blocked_words)
+        if daily_cap is not None:
+            changes["daily_cap"] = daily_cap or None
         try:
             if model is not None:
                 found = self.bot.catalog.get(model)
@@ -82,7 +92,7 @@ class ServerSettings(commands.Cog):
                     raise InvalidInput("unknown model", problem="unknown_model", name=model[:100])
                 changes["model"] = found.name
             # The same validation as /imagine (autocomplete and choices are hints, not guarantees).
-            GenerationRequest(prompt="-", **{k: v for k, v in changes.items() if k != "reroll"})
+            GenerationRequest(prompt="-", **{k: v for k, v in changes.items() if k in DEFAULT_FIELDS})
             if reroll not in (None, "requester", "anyone"):
                 raise InvalidInput("bad reroll", problem="choice", name="reroll", allowed="requester, anyone")
         except InvalidInput as exc:
@@ -118,17 +128,23 @@ class ServerSettings(commands.Cog):
             "sampler": builtin.sampler,
             "steps": builtin.steps,
             "cfg": f"{DEFAULT_CFG:g}",
-            "negative_prompt": "—",
+            "negative_prompt": text("settings.none", locale),
             "aspect_ratio": builtin.aspect_ratio,
         }
         embed = discord.Embed(colour=discord.Colour.blurple())
         for name, fallback in builtin_values.items():
             value = getattr(current, name)
+            if name == "aspect_ratio":
+                value, fallback = (text(f"aspect.{v}", locale) if v else None for v in (value, fallback))
             shown = str(value) if value is not None else text("settings.builtin", locale, value=fallback)
-            embed.add_field(name=text(f"field.{name}", locale), value=shown[:1024], inline=True)
+            embed.add_field(name=text(f"field.{name}", locale), value=truncate(shown, 1024), inline=True)
         embed.add_field(
             name=text("settings.field.reroll", locale), value=text(f"settings.reroll.{current.reroll}", locale)
         )
+        words = ", ".join(current.blocked_words) or text("settings.none", locale)
+        embed.add_field(name=text("settings.field.blocked_words", locale), value=truncate(words, 1024), inline=False)
+        cap = str(current.daily_cap) if current.daily_cap else text("settings.unlimited", locale)
+        embed.add_field(name=text("settings.field.daily_cap", locale), value=cap)
         return embed
 
     async def cog_app_command_error(

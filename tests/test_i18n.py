@@ -158,7 +158,8 @@ def test_the_synced_commands_carry_russian_descriptions_and_choice_names(world):
         assert sub["description_localizations"] == {"ru": RU[f"cmd.settings.{name}"]}, name
     for option in subcommands["set"]["options"]:
         assert option["description_localizations"] == {"ru": command_text(f"cmd.settings.set.{option['name']}", "ru")}
-    reroll = {c["value"]: c["name_localizations"] for c in subcommands["set"]["options"][-1]["choices"]}
+    set_options = {option["name"]: option for option in subcommands["set"]["options"]}
+    reroll = {c["value"]: c["name_localizations"] for c in set_options["reroll"]["choices"]}
     assert reroll == {"requester": {"ru": "Только автор запроса"}, "anyone": {"ru": "Любой участник"}}
 
 

@@ -1,0 +1,157 @@
+"""Limits against abuse and cost, as users meet them: queue, per user, per guild, prompt length."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.local_prodia import Fault
+from bot.render import REROLL_EMOJI
+from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY
+
+pytestmark = pytest.mark.simcord(settle_timeout=10)
+
+
+def private_answer(result):
+    """A refusal is the interaction's first answer, and only the requester sees it."""
+    assert result.response.ephemeral
+    assert not result.deferred  # answered at once: no public "thinking" reply ever appeared
+    return result.response
+
+
+def submits(prodia):
+    return [r for r in prodia.requests if r.method == "POST"]
+
+
+def results_in(world):
+    return [m for m in world.channel.history() if m.embeds and m.attachments]
+
+
+class TestPerUser:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"USER_COOLDOWN": "30", "USER_MAX_JOBS": "1"}
+
+    async def test_cooldown_is_answered_privately_with_the_wait(self, world, prodia, api):
+        await world.alice.slash(world.channel, "imagine", prompt="first")
+        second = await world.alice.slash(world.channel, "imagine", prompt="second")
+        assert second.response.ephemeral
+        assert second.response.content.startswith("Slow down a little: you can ask again in ")
+        assert len(prodia.jobs) == 1
+        # Another user is not slowed down by alice.
+        other = await world.bob.slash(world.channel, "imagine", prompt="bob's")
+        assert other.response.embeds[0].title == "bob's"
+        await world.env.advance_time(31)
+        third = await world.alice.slash(world.channel, "imagine", prompt="third")
+        assert third.response.embeds[0].title == "third"
+
+    async def test_rerolls_count_towards_the_cooldown(self, world, prodia, api):
+        result = await world.alice.slash(world.channel, "imagine", prompt="first")
+        await world.alice.react(result.response, REROLL_EMOJI)
+        assert len(prodia.jobs) == 1  # refused: alice is cooling down
+        await world.env.advance_time(31)
+        await world.alice.unreact(result.response, REROLL_EMOJI)
+        await world.alice.react(result.response, REROLL_EMOJI)
+        assert len(prodia.jobs) == 2
+
+
+class TestQueue:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"MAX_CONCURRENT_JOBS": "1", "QUEUE_SIZE": "0"}
+
+    async def test_a_full_queue_says_so_at_once(self, world, prodia, api):
+        world.bot.queue.running = 1  # a job of someone else holds the only slot
+        result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+        assert result.response.ephemeral
+        assert "at capacity" in result.response.content
+        assert submits(prodia) == []
+        world.bot.queue.running = 0
+        result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+        assert result.response.embeds[0].title == "a fox"
+
+
+async def test_blocked_words_are_refused_privately(world, prodia, api):
+    saved = await world.admin.slash(world.channel, "settings set", blocked_words="Castle, red dragon")
+    fields = {f.name: f.value for f in saved.response.embeds[0].fields}
+    assert fields["Blocked words"] == "castle, red dragon"
+
+    refused = await world.alice.slash(world.channel, "imagine", prompt="A CASTLE at night")
+    assert private_answer(refused).content == "This server does not allow “castle” in prompts."
+    assert results_in(world) == [] and submits(prodia) == []
+    refused = await world.alice.slash(world.channel, "imagine", prompt="a red  dragon")
+    assert "“red dragon”" in private_answer(refused).content
+    assert submits(prodia) == []
+
+    # Whole words only: "castles" and "redragon" are other words.
+    allowed = await world.alice.slash(world.channel, "imagine", prompt="sand castles, a redragon")
+    assert allowed.response.embeds[0].title == "sand castles, a redragon"
+
+    await world.admin.slash(world.channel, "settings set", blocked_words="-")
+    cleared = await world.alice.slash(world.channel, "imagine", prompt="A castle at night")
+    assert cleared.response.embeds
+
+
+async def test_daily_cap_counts_the_guilds_images(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", daily_cap=2)
+    for n in range(2):
+        assert (await world.alice.slash(world.channel, "imagine", prompt=f"image {n}")).response.embeds
+    refused = await world.bob.slash(world.channel, "imagine", prompt="one too many")
+    assert "used its 2 images for today" in private_answer(refused).content
+    assert len(prodia.jobs) == 2
+
+
+async def test_empty_prompt_is_refused_privately(world, prodia, api):
+    result = await world.alice.slash(world.channel, "imagine", prompt="   ")
+    assert result.response.ephemeral
+    assert result.response.content == "The prompt is empty. Describe the image you want."
+    assert submits(prodia) == []
+
+
+async def test_long_prompts_are_truncated_to_discords_limits(world, prodia, api):
+    prompt = "a very long prompt " * 52  # 988 characters: within our limit, over an embed title's 256
+    result = await world.alice.slash(world.channel, "imagine", prompt=prompt.strip(), negative_prompt="n" * 1000)
+    embed = result.response.embeds[0]
+    assert len(embed.title) == 256 and embed.title.endswith("…")
+    assert all(len(field.value) <= 1024 for field in embed.fields)
+    assert len(embed) <= 6000
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault("status", status=429, retry_after=0, times=None), "busy"),
+        (Fault("malformed_json", times=None), "not a usable image"),
+        (Fault("status", status=403, times=None), "not set up correctly"),
+    ],
+)
+async def test_more_prodia_failures_end_in_a_clear_message(world, prodia, api, fault, expected):
+    prodia.add_fault(fault)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert expected in result.response.content
+    assert not result.response.embeds
+
+
+@pytest.mark.parametrize("api", ["v1"])
+@pytest.mark.parametrize(
+    "fault",
+    [Fault("image_404", path="/images/*"), Fault("not_image", path="/images/*"), Fault("image_huge", size=30_000_000)],
+)
+async def test_unusable_images_end_in_a_clear_message(world, prodia, api, fault):
+    prodia.add_fault(fault)
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert "not a usable image" in result.response.content or "not answering" in result.response.content
+    assert not result.response.attachments
+
+
+async def test_no_secret_in_any_log_line(world, prodia, api, caplog):
+    caplog.set_level(logging.DEBUG)
+    prodia.add_fault(Fault("status", status=401, message=f"bad key {PRODIA_KEY}", times=None))
+    await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    prodia.clear_faults()
+    await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert caplog.records
+    assert PRODIA_KEY not in caplog.text
+    assert DISCORD_TOKEN not in caplog.text
+    assert PRODIA_KEY not in world.env.transcript()
