@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 USER_AGENT = f"ImagineBot/{VERSION} (discord.py {discord.__version__})"
-EXTENSIONS = ("cogs.imagine", "cogs.settings", "cogs.reroll")
+EXTENSIONS = ("cogs.imagine", "cogs.settings", "cogs.reroll", "cogs.models")
 COMMANDS_HASH_KEY = "command_tree_hash"
 MODELS_CACHE_KEY = "models_v1"
 

@@ -70,6 +70,10 @@ EN: dict[str, str] = {
     "settings.field.daily_cap": "Images per day",
     "settings.none": "none",
     "settings.unlimited": "no limit",
+    "models.title": "Models ({count})",
+    "models.default": "(default)",
+    "models.footer": "Page {page} of {pages} · use a short name or the full name in /imagine model:",
+    "models.none": "No model matches “{search}”.",
     "settings.no_permission": "You need the Manage Server permission to change the bot's settings.",
     "settings.guild_only": "Server settings can only be changed in a server.",
     # Slash command descriptions and choice names, sent to Discord at sync by `bot.i18n.CatalogueTranslator`.
@@ -96,6 +100,9 @@ EN: dict[str, str] = {
         "Words or phrases refused in prompts, comma-separated (replaces the list; - clears)"
     ),
     "cmd.settings.set.daily_cap": "Images this server may make per day (0: no limit)",
+    "cmd.models": "List the models you can use with /imagine",
+    "cmd.models.search": "Only models matching this (names and short names)",
+    "cmd.models.page": "Which page to show",
     "cmd.settings.show": "Show this server's defaults",
     "cmd.settings.reset": "Forget this server's defaults",
     # Choice names (the aspect ratio choices use the aspect.* sentences above).
@@ -168,6 +175,10 @@ RU: dict[str, str] = {
     "settings.field.daily_cap": "Изображений в день",
     "settings.none": "нет",
     "settings.unlimited": "без ограничения",
+    "models.title": "Модели ({count})",
+    "models.default": "(по умолчанию)",
+    "models.footer": "Страница {page} из {pages} · в /imagine model: подходит короткое или полное имя",
+    "models.none": "Нет моделей, подходящих под «{search}».",
     "settings.no_permission": "Чтобы менять настройки бота, нужно право «Управлять сервером».",
     "settings.guild_only": "Настройки сервера можно менять только на сервере.",
     # Описания команд и названия вариантов (не больше 100 символов каждое).
@@ -195,6 +206,9 @@ RU: dict[str, str] = {
         "Слова или фразы через запятую, запрещённые в описаниях (заменяет список; - очищает)"
     ),
     "cmd.settings.set.daily_cap": "Сколько изображений сервер может создать за день (0: без ограничения)",
+    "cmd.models": "Список моделей, доступных в /imagine",
+    "cmd.models.search": "Только модели, подходящие под этот текст (имена и короткие имена)",
+    "cmd.models.page": "Какую страницу показать",
     "cmd.settings.show": "Показать настройки сервера по умолчанию",
     "cmd.settings.reset": "Сбросить настройки сервера по умолчанию",
     "choice.reroll.requester": "Только автор запроса",

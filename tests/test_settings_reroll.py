@@ -159,3 +159,26 @@ async def test_reroll_works_after_a_restart(world, prodia, api):
     await world.alice.react(original, REROLL_EMOJI)
     (reroll,) = rerolls_of(world, original)
     assert reroll.embeds[0].title == "a red fox"
+
+
+# -- /models -------------------------------------------------------------------------------------
+
+
+async def test_models_lists_pages_and_searches(world, api):
+    result = await world.alice.slash(world.channel, "models")
+    embed = result.response.embeds[0]
+    assert result.response.ephemeral
+    assert embed.title == f"Models ({len(world.bot.catalog)})"
+    default = world.bot.catalog.default.name
+    assert embed.description.splitlines()[0].startswith(f"`{default}` (default)")
+    if api == "v1":
+        assert embed.footer.text.startswith("Page 1 of 5")
+        last = await world.alice.slash(world.channel, "models", page=99)
+        assert last.response.embeds[0].footer.text.startswith("Page 5 of 5")
+        found = await world.alice.slash(world.channel, "models", search="dreamshaper")
+        lines = found.response.embeds[0].description.splitlines()
+        assert lines and all("dreamshaper" in line.lower() for line in lines)
+    else:
+        assert "`flux-fast` (default) · `flux`" in embed.description
+    missing = await world.alice.slash(world.channel, "models", search="zzzz")
+    assert missing.response.content == "No model matches “zzzz”."
