@@ -28,7 +28,7 @@ async def start_imagine(world, **options) -> discord.Message:
         await world.alice.slash(world.channel, "imagine", **options)
     except TimeoutError:
         pass
-    return world.channel.history()[0]
+    return world.channel.history()[-1]  # oldest first
 
 
 async def only_job(world):
@@ -142,3 +142,23 @@ async def test_a_failing_store_does_not_lose_the_reply(world, prodia, api, monke
     await world.env.advance_time(5)
     assert results_in(world)[0].embeds[0].title == "a harbour"
     world.env.errors  # noqa: B018
+
+
+class TestQueuePosition:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_POLL_INTERVAL": "2", "MAX_CONCURRENT_JOBS": "1", "QUEUE_SIZE": "5"}
+
+    @pytest.mark.parametrize("api", ["v1"])
+    async def test_a_waiting_job_shows_its_place_in_the_queue(self, world, prodia, api):
+        prodia.job_duration = 5
+        first = await start_imagine(world, prompt="first")
+        try:
+            await world.bob.slash(world.channel, "imagine", prompt="second")
+        except TimeoutError:
+            pass  # bob's job waits for alice's: nothing to settle until the clock moves
+        second = world.channel.history()[-1]
+        assert second.id != first.id
+        assert "Waiting in the bot's queue: position 1" in second.content
+        # (That the waiting job then runs is covered in test_jobs: simcord cannot move its clock
+        # while a task waits on the queue's event, which it does not recognise as parked.)
