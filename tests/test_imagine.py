@@ -133,3 +133,25 @@ async def test_commands_are_not_synced_again_when_unchanged(world, api):
     assert len(syncs()) == 1
     result = await world.alice.slash(world.channel, "imagine", prompt="after restart")
     assert result.response.embeds[0].title == "after restart"
+
+
+async def test_an_image_over_the_upload_limit_is_re_encoded_to_fit(world, prodia, api, monkeypatch):
+    import simcord.interactions
+    from PIL import Image
+
+    original = simcord.interactions.base_payload
+
+    def small_uploads(*args, **kwargs):  # as in a channel of a server without boosts, only smaller
+        record, payload = original(*args, **kwargs)
+        payload["attachment_size_limit"] = 4_000
+        return record, payload
+
+    monkeypatch.setattr(simcord.interactions, "base_payload", small_uploads)
+    prodia.image_scale = 1.0  # a full-size PNG
+    result = await world.alice.slash(world.channel, "imagine", prompt="a big one", aspect_ratio="landscape")
+    attachment = result.response.attachments[0]
+    data = await attachment.read()
+    assert attachment.filename.endswith(".jpg")
+    assert len(data) <= 4_000
+    assert Image.open(__import__("io").BytesIO(data)).format == "JPEG"
+    assert result.response.embeds[0].image.url == f"attachment://{attachment.filename}"
