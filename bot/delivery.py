@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from .catalog import PreparedJob
-from .errors import ImagineError
+from .errors import AuthError, ImagineError, QuotaError
 from .images import fit_to_limit
 from .messages import error_text, text
 from .prodia import Progress
@@ -218,7 +218,9 @@ async def run_job(
             )
         except Exception as exc:
             await progress.stop()
-            if not isinstance(exc, ImagineError):
+            if isinstance(exc, AuthError | QuotaError):  # the owner's to fix: say so where the owner looks
+                log.error("Prodia refused the bot's key (%s): check PRODIA_API_KEY and the account", exc)
+            elif not isinstance(exc, ImagineError):
                 log.exception("Job %s crashed", journal.job_id)
             _log_outcome(bot, journal, job, getattr(exc, "key", "error.unexpected"), began, progress)
             await reply.edit(content=error_text(exc, locale))

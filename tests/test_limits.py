@@ -155,3 +155,10 @@ async def test_no_secret_in_any_log_line(world, prodia, api, caplog):
     assert PRODIA_KEY not in caplog.text
     assert DISCORD_TOKEN not in caplog.text
     assert PRODIA_KEY not in world.env.transcript()
+
+
+async def test_a_bad_key_is_logged_for_the_owner(world, prodia, api, caplog):
+    prodia.add_fault(Fault("status", status=401, times=None))
+    await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("check PRODIA_API_KEY" in message for message in errors)
