@@ -65,6 +65,11 @@ async def simcord_bot(prodia, api, database_url, bot_env) -> AsyncIterator[Imagi
         await made.close()
 
 
+def results_in(channel) -> list[discord.Message]:
+    """The finished results in a channel (an embed with its image), oldest first."""
+    return [m for m in channel.history() if m.embeds and m.attachments]
+
+
 @dataclass
 class World:
     env: Any

@@ -7,6 +7,7 @@ import pytest
 
 from bot.local_prodia import Fault
 from bot.store import StoreError
+from tests.discord_world import results_in
 
 # Short settles: a bot waiting on a slow Prodia is "parked" and the test moves the clock itself.
 pytestmark = pytest.mark.simcord(settle_timeout=0.5)
@@ -15,10 +16,6 @@ pytestmark = pytest.mark.simcord(settle_timeout=0.5)
 @pytest.fixture
 def bot_env() -> dict[str, str]:
     return {"PRODIA_POLL_INTERVAL": "2", "PRODIA_TIMEOUT": "3600"}
-
-
-def results_in(world) -> list[discord.Message]:
-    return [m for m in world.channel.history() if m.embeds and m.attachments]
 
 
 async def start_imagine(world, **options) -> discord.Message:
@@ -48,7 +45,7 @@ async def test_restart_before_submit_submits_again_and_delivers_once(world, prod
     job = await only_job(world)
     assert job.state == "delivered"
     assert job.message_id == reply.id
-    (delivered,) = results_in(world)
+    (delivered,) = results_in(world.channel)
     assert delivered.id == reply.id  # the original reply was edited, not a new message
     submits = [r for r in prodia.requests if r.method == "POST"]
     assert len(submits) == 2
@@ -66,7 +63,7 @@ async def test_restart_after_submit_polls_the_same_v1_job(world, prodia, api):
     await world.env.advance_time(10)
 
     assert (await only_job(world)).state == "delivered"
-    assert len(results_in(world)) == 1
+    assert len(results_in(world.channel)) == 1
     assert sum(r.method == "POST" for r in prodia.requests) == 1
     assert prodia.jobs[job.prodia_job_id].polls >= 2
 
@@ -87,7 +84,7 @@ async def test_restart_after_the_result_but_before_delivery(world, prodia, api):
     await world.env.advance_time(5)
 
     assert (await only_job(world)).state == "delivered"
-    (delivered,) = results_in(world)
+    (delivered,) = results_in(world.channel)
     assert delivered.id == result.response.id
     assert await delivered.attachments[0].read() == first_image
 
@@ -98,7 +95,7 @@ async def test_an_expired_token_falls_back_to_the_channel(world, prodia, api):
     result = await world.alice.slash(world.channel, "imagine", prompt="a slow harbour")
     await world.env.advance_time(5)
 
-    (delivered,) = results_in(world)
+    (delivered,) = results_in(world.channel)
     assert delivered.id == result.response.message.id
     assert (await only_job(world)).state == "delivered"
     late_edits = [r for r in world.env.http_requests if r.method == "PATCH" and r.path.startswith("/channels/")]
@@ -113,7 +110,7 @@ async def test_reply_deleted_while_generating_posts_a_new_message(world, prodia,
     result = await world.alice.slash(world.channel, "imagine", prompt="a harbour")
     await world.env.advance_time(5)
 
-    (delivered,) = results_in(world)
+    (delivered,) = results_in(world.channel)
     assert delivered.id != result.response.message.id
     assert delivered.embeds[0].title == "a harbour"
     assert (await only_job(world)).message_id == delivered.id
@@ -125,7 +122,7 @@ async def test_no_permission_to_react_is_said_in_text(world, prodia, api):
     world.env.inject_error("PUT", "/channels/*/messages/*/reactions/*", status=403, code=50013, times=None)
     result = await world.alice.slash(world.channel, "imagine", prompt="a harbour")
     await world.env.advance_time(5)
-    message = results_in(world)[0]
+    message = results_in(world.channel)[0]
     assert "React with 🔄 to reroll" in message.content
     assert message.id == result.response.id
 
@@ -140,7 +137,7 @@ async def test_a_failing_store_does_not_lose_the_reply(world, prodia, api, monke
         monkeypatch.setattr(store, name, broken)
     await world.alice.slash(world.channel, "imagine", prompt="a harbour")
     await world.env.advance_time(5)
-    assert results_in(world)[0].embeds[0].title == "a harbour"
+    assert results_in(world.channel)[0].embeds[0].title == "a harbour"
     world.env.errors  # noqa: B018
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.local_prodia import Fault
 from bot.render import REROLL_EMOJI
-from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY
+from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -22,10 +22,6 @@ def private_answer(result):
 
 def submits(prodia):
     return [r for r in prodia.requests if r.method == "POST"]
-
-
-def results_in(world):
-    return [m for m in world.channel.history() if m.embeds and m.attachments]
 
 
 class TestPerUser:
@@ -79,7 +75,7 @@ async def test_blocked_words_are_refused_privately(world, prodia, api):
 
     refused = await world.alice.slash(world.channel, "imagine", prompt="A CASTLE at night")
     assert private_answer(refused).content == "This server does not allow “castle” in prompts."
-    assert results_in(world) == [] and submits(prodia) == []
+    assert results_in(world.channel) == [] and submits(prodia) == []
     refused = await world.alice.slash(world.channel, "imagine", prompt="a red  dragon")
     assert "“red dragon”" in private_answer(refused).content
     assert submits(prodia) == []

@@ -12,6 +12,7 @@ from bot.local_prodia import Fault
 from bot.resume import resume_jobs
 from bot.store import JobRecord
 from tests.conftest import _postgres_schema
+from tests.discord_world import results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -25,10 +26,6 @@ REQUEST = {
     "sampler": "DPM++ 2M Karras",
     "aspect_ratio": "square",
 }
-
-
-def results_in(channel):
-    return [m for m in channel.history() if m.embeds and m.attachments]
 
 
 def unfinished_job(guild_id: int, channel_id: int, user_id: int) -> JobRecord:
