@@ -1,7 +1,11 @@
-"""`python -m bot` (or `imagine-bot`): read the settings, set up logging, run the bot."""
+"""`python -m bot` (or `imagine-bot`): read the settings, set up logging, run the bot.
+
+`python -m bot --playground [--port N]` runs the bot in a simulated Discord on a local web page instead.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
@@ -11,8 +15,15 @@ from .client import create_bot
 from .config import ConfigError, Settings
 from .logs import setup_logging
 
+DEFAULT_PLAYGROUND_PORT = 8766  # 8765 is the standalone local Prodia server's default
 
-def main() -> int:
+
+def main(argv: list[str] | None = None) -> int:
+    args, unknown = _parse_args(argv)
+    if unknown:  # warned, not refused: callers such as tests run main() under another program's argv
+        print(f"Ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr)
+    if args.playground:
+        return _playground(args.port, args.open)
     try:
         settings = Settings.from_env()
         settings.require_runnable()
@@ -27,6 +38,40 @@ def main() -> int:
             "Cannot start: Discord refused DISCORD_TOKEN. Copy the token again from the developer portal.",
             file=sys.stderr,
         )
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Run the Imagine Discord bot (settings come from the environment or .env).",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--playground",
+        action="store_true",
+        help="try the bot without Discord: a simulated Discord server on a local web page (no DISCORD_TOKEN needed)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PLAYGROUND_PORT, help="playground port on 127.0.0.1 (default %(default)s)"
+    )
+    parser.add_argument("--open", action="store_true", help="open the playground in the default browser")
+    return parser.parse_known_args(argv)
+
+
+def _playground(port: int, open_browser: bool) -> int:
+    try:
+        from .playground import run_playground
+    except ImportError as exc:
+        print(f"Cannot start the playground ({exc}): pip install -e '.[playground]'.", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_playground(None, port=port, open_browser=open_browser))
+    except ConfigError as exc:
+        print(f"Cannot start the playground: {exc}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

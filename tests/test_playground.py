@@ -1,0 +1,113 @@
+"""The playground (`python -m bot --playground`): its settings, its world, the live page. No browser needed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import discord
+import pytest
+
+from bot import playground
+from bot.playground import NOTICE, live_preview, open_playground, playground_settings, uses_real_prodia
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPT = "a lighthouse at dusk"
+
+
+def test_settings_need_no_discord_token_and_ignore_the_real_bots_own(tmp_path):
+    real_bot = {"DISCORD_TOKEN": "real-token", "DATABASE_URL": "postgresql://db/prod", "SHARD_COUNT": "4"}
+    settings = playground_settings(
+        real_bot, local_prodia_url="http://127.0.0.1:9999", database_url=f"sqlite:///{tmp_path}/p.sqlite3"
+    )
+    assert settings.discord_token is not None and settings.discord_token.reveal() == "playground"
+    assert settings.database_url == f"sqlite:///{tmp_path}/p.sqlite3"
+    assert settings.shard_count is None
+    assert (settings.prodia_api, settings.prodia_base_url) == ("v1", "http://127.0.0.1:9999/v1")
+    assert settings.user_cooldown <= 1
+
+
+def test_real_prodia_only_with_a_key_and_a_remote_url():
+    assert not uses_real_prodia({})
+    assert uses_real_prodia({"PRODIA_API_KEY": "k"})
+    assert uses_real_prodia({"PRODIA_API_KEY": "k", "PRODIA_BASE_URL": "https://inference.prodia.com/v2"})
+    assert not uses_real_prodia({"PRODIA_API_KEY": "k", "PRODIA_BASE_URL": "http://127.0.0.1:8765/v2"})
+    assert not uses_real_prodia({"PRODIA_API_KEY": "k", "PRODIA_BASE_URL": "http://localhost:8765/v1"})
+    settings = playground_settings(
+        {"PRODIA_API_KEY": "real-key", "PRODIA_API": "v2"}, local_prodia_url=None, database_url="sqlite:///x.db"
+    )
+    assert settings.prodia_api_key is not None and settings.prodia_api_key.reveal() == "real-key"
+    assert settings.prodia_base_url == "https://inference.prodia.com/v2"
+
+
+async def test_imagine_settings_and_reroll_work_in_the_playground(tmp_path):
+    async with open_playground({}, job_duration=0, database_dir=tmp_path) as pg:
+        assert pg.prodia is not None and pg.guild.name == "Imagine Playground"
+        res = await pg.you.slash(pg.channel, "imagine", prompt=PROMPT, sampler="DDIM")
+        embed = res.response.embeds[0]
+        assert embed.title == PROMPT
+        assert any(field.value == "DDIM" for field in embed.fields)
+        assert (await res.response.attachments[0].read()).startswith(b"\x89PNG")
+        assert pg.prodia.requests, "the image came from the local Prodia server"
+
+        shown = await pg.you.slash(pg.channel, "settings show")  # "you" may manage the server
+        assert shown.response is not None and shown.response.ephemeral
+
+        await pg.env.advance_time(2)  # past the playground's user cooldown (virtual clock)
+        await pg.you.react(res.response, "🔄")
+        reply = pg.channel.last_message
+        assert reply.type is discord.MessageType.reply and reply.reference.message_id == res.response.id
+        assert pg.env.errors == []
+
+
+async def test_the_page_shows_the_bots_edits_without_a_refresh(tmp_path):
+    async with open_playground({}, job_duration=0, database_dir=tmp_path) as pg, live_preview(pg) as preview:
+        async with aiohttp.ClientSession() as session, session.get(preview.url.partition("#")[0]) as response:
+            assert response.status == 200 and response.content_type == "text/html"
+        page = preview._python  # the published projection every browser page polls
+        before = page.revision
+        await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
+        await asyncio.sleep(0.6)  # a few republish intervals
+        assert page.revision > before
+        assert PROMPT in json.dumps(page.snapshot)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_run_playground_prints_the_notice_serves_the_page_and_stops_on_cancel(capsys, monkeypatch):
+    monkeypatch.setattr(playground, "setup_logging", lambda settings: None)  # leave the test run's logging alone
+    port = _free_port()
+    task = asyncio.create_task(playground.run_playground({}, port=port))
+    out = ""
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        out += capsys.readouterr().out
+        if "Open: " in out:
+            break
+    assert NOTICE in out and "SIMULATION" in out
+    url = out.split("Open: ", 1)[1].split()[0]
+    assert url.startswith(f"http://127.0.0.1:{port}/#")
+    async with aiohttp.ClientSession() as session, session.get(url.partition("#")[0]) as response:
+        assert response.status == 200
+    task.cancel()  # what Ctrl-C does
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as session, session.get(url.partition("#")[0]):
+            pass
+
+
+def test_help_mentions_the_playground():
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "--playground" in result.stdout and "--port" in result.stdout
