@@ -1,0 +1,329 @@
+"""Phases 2-4: the real bot (`bot.create_bot`) under simcord, in a process of its own, against the local server.
+
+`python -m bench.botrun PHASE --server URL [--jobs N] [--measure M]` prints one JSON line.
+
+Instrumentation (nothing in the bot changes):
+- "interaction reaches the bot": time.perf_counter() when discord.py's ConnectionState.parse_interaction_create
+  starts for that interaction (the gateway event's first bot-side code);
+- every HTTP request the bot sends to (simulated) Discord is timestamped when simcord's router logs it, i.e.
+  when the request goes out: the defer is `POST /interactions/{id}/{token}/callback` with type 5, each edit a
+  `PATCH /webhooks/{app}/{token}/messages/...` (or `/channels/.../messages/...` with the bot token).
+  Each entry gets time.perf_counter() (real) and simcord's virtual clock (what the bot's time.monotonic sees).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import discord
+import simcord
+from discord.state import ConnectionState
+
+from bot import Settings, create_bot
+
+ARRIVED: dict[int, float] = {}
+ADVANCE_SETTLE = 0.5
+
+
+def _instrument_dispatch() -> None:
+    original = ConnectionState.parse_interaction_create
+
+    def parse_interaction_create(self, data):  # type: ignore[no-untyped-def]
+        ARRIVED.setdefault(int(data["id"]), time.perf_counter())
+        return original(self, data)
+
+    ConnectionState.parse_interaction_create = parse_interaction_create  # type: ignore[method-assign]
+
+
+class TimedLog(list):
+    """simcord's HTTP log, with (perf_counter, virtual seconds) for each entry as it is appended."""
+
+    def __init__(self, env: simcord.Env) -> None:
+        super().__init__()
+        self.env = env
+        self.times: list[tuple[float, float]] = []
+
+    def append(self, entry) -> None:  # type: ignore[no-untyped-def]
+        self.times.append((time.perf_counter(), self.env.now().timestamp()))
+        super().append(entry)
+
+
+def settings(server: str, database: str, **extra: str) -> Settings:
+    return Settings.from_env(
+        {
+            "DISCORD_TOKEN": "bench-discord-token",
+            "PRODIA_API_KEY": "bench-key",
+            "PRODIA_API": "v1",
+            "PRODIA_BASE_URL": server + "/v1",
+            "DATABASE_URL": database,
+            "USER_COOLDOWN": "0",
+            "USER_MAX_JOBS": "100",
+            "MAX_CONCURRENT_JOBS": "1000",
+            "QUEUE_SIZE": "1000",
+            "LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
+
+
+async def _slash(user, channel, index: int, model: str | None) -> None:  # type: ignore[no-untyped-def]
+    options = {"prompt": f"bench {index}", "seed": 5000 + index}
+    if model:
+        options["model"] = model
+    try:
+        await user.slash(channel, "imagine", **options)
+    except TimeoutError:
+        pass  # the bot is busy with other jobs: simcord's settle gave up waiting, the interaction still went out
+
+
+class Clock:
+    """Keeps simcord's virtual clock in step with the real one: the bot's sleeps (polls, edit throttling)
+    then end after the real time they asked for, and the job durations at the server are real time too."""
+
+    def __init__(self, env) -> None:  # type: ignore[no-untyped-def]
+        self.env = env
+        self.last = time.perf_counter()
+
+    async def catch_up(self) -> None:
+        now = time.perf_counter()
+        step, self.last = now - self.last, now
+        quick = self.env.settle_timeout
+        self.env.settle_timeout = ADVANCE_SETTLE  # firing many due timers takes several settle turns
+        try:
+            await self.env.advance_time(max(step, 0.0))
+        except TimeoutError:
+            pass  # busy: the time up to where the bot got is committed; the rest follows next time
+        finally:
+            self.env.settle_timeout = quick
+
+    async def run_for(self, seconds: float, tick: float = 0.02) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            await asyncio.sleep(tick)
+            await self.catch_up()
+
+
+def _interactions(log: TimedLog) -> dict[str, dict]:
+    """Per interaction token: id, defer time, and the edits of its reply (method, path, json, real, virtual)."""
+    by_token: dict[str, dict] = {}
+    for entry, (real, virtual) in zip(log, log.times, strict=True):
+        parts = entry.path.strip("/").split("/")
+        if parts[0] == "interactions" and parts[-1] == "callback":
+            item = by_token.setdefault(parts[2], {"edits": []})
+            item["id"] = int(parts[1])
+            if (entry.json or {}).get("type") == 5:
+                item["defer_real"] = real
+        elif parts[0] == "webhooks" and entry.method == "PATCH" and "messages" in parts:
+            item = by_token.setdefault(parts[2], {"edits": []})
+            body = entry.json or {}
+            final = bool(body.get("attachments")) or bool(body.get("embeds"))
+            item["edits"].append({"real": real, "virtual": virtual, "final": final, "content": body.get("content")})
+    return by_token
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def edit_stats(items: list[dict]) -> dict:
+    """Edits per job and the shortest gap between two edits of one message, real and virtual clocks."""
+    progress_counts, all_counts = [], []
+    gaps = {"progress_real": [], "progress_virtual": [], "any_real": [], "any_virtual": []}
+    repeated = 0  # progress edits whose text equals the previous edit's (an edit without a status change)
+    for item in items:
+        edits = item["edits"]
+        progress = [e for e in edits if not e["final"]]
+        progress_counts.append(len(progress))
+        all_counts.append(len(edits))
+        for a, b in zip(progress, progress[1:]):
+            gaps["progress_real"].append(b["real"] - a["real"])
+            gaps["progress_virtual"].append(b["virtual"] - a["virtual"])
+            repeated += a["content"] == b["content"]
+        for a, b in zip(edits, edits[1:]):
+            gaps["any_real"].append(b["real"] - a["real"])
+            gaps["any_virtual"].append(b["virtual"] - a["virtual"])
+    return {
+        "messages": len(items),
+        "progress_edits_per_job": round(statistics.fmean(progress_counts), 3) if items else None,
+        "edits_per_job_incl_result": round(statistics.fmean(all_counts), 3) if items else None,
+        "max_progress_edits_one_job": max(progress_counts, default=0),
+        "progress_edits_without_status_change": repeated,
+        "min_gap_progress_real_s": round(min(gaps["progress_real"]), 3) if gaps["progress_real"] else None,
+        "min_gap_progress_virtual_s": round(min(gaps["progress_virtual"]), 3) if gaps["progress_virtual"] else None,
+        "min_gap_any_real_s": round(min(gaps["any_real"]), 3) if gaps["any_real"] else None,
+        "min_gap_any_virtual_s": round(min(gaps["any_virtual"]), 3) if gaps["any_virtual"] else None,
+        "gaps_under_2s_any_real": sum(g < 2.0 for g in gaps["any_real"]),
+        "gaps_counted_any": len(gaps["any_real"]),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict:
+    _instrument_dispatch()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"PROGRESS_INTERVAL": str(args.progress_interval)}
+        bot = create_bot(settings(args.server, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", **extra))
+        try:
+            async with simcord.run(bot, settle_timeout=args.settle_timeout) as env:
+                log = TimedLog(env)
+                env.backend.http_requests = log
+                guild = env.create_guild("Bench")
+                channel = guild.create_text_channel("gen")
+                users = [guild.add_member(env.create_user(f"user{i}")) for i in range(args.users)]
+                if args.phase == "ack":
+                    result = await ack_phase(env, log, users, channel, args)
+                elif args.profile:
+                    import cProfile
+                    import pstats
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                    result = await jobs_phase(env, log, users, channel, args)
+                    profiler.disable()
+                    result["cpu_share"] = cpu_share(pstats.Stats(profiler))
+                else:
+                    result = await jobs_phase(env, log, users, channel, args)
+                result["simcord_errors"] = [repr(e)[:200] for e in env.errors[:5]]
+                result["simcord_error_count"] = len(env.errors)
+        finally:
+            await bot.close()
+    return result
+
+
+async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
+    """Fill the bot with `jobs` jobs that do not finish, then time `measure` more interactions' defers."""
+    started = time.perf_counter()
+    clock = Clock(env)
+    for index in range(args.jobs):
+        await _slash(users[index % len(users)], channel, index, None)
+        await clock.catch_up()
+    fill_seconds = time.perf_counter() - started
+    in_flight = env.bot.queue.running + env.bot.queue.waiting
+    before = set(ARRIVED)
+    for index in range(args.jobs, args.jobs + args.measure):
+        await clock.run_for(args.gap)  # let the in-flight jobs' polls run between interactions
+        await _slash(users[index % len(users)], channel, index, None)
+    await clock.run_for(0.5)
+    items = _interactions(log)
+    latencies, missing = [], 0
+    for item in items.values():
+        if item.get("id") in ARRIVED and item["id"] not in before:
+            if "defer_real" in item:
+                latencies.append((item["defer_real"] - ARRIVED[item["id"]]) * 1000)
+            else:
+                missing += 1
+    return {
+        "phase": "ack",
+        "in_flight_before_measuring": in_flight,
+        "running_at_prodia": env.bot.queue.running,
+        "fill_seconds": round(fill_seconds, 2),
+        "measured": len(latencies),
+        "no_defer": missing,
+        "ack_ms_mean": round(statistics.fmean(latencies), 3) if latencies else None,
+        "ack_ms_p50": round(_quantile(latencies, 0.5), 3) if latencies else None,
+        "ack_ms_p99": round(_quantile(latencies, 0.99), 3) if latencies else None,
+        "ack_ms_max": round(max(latencies), 3) if latencies else None,
+    }
+
+
+async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
+    """Run `jobs` /imagine at once (as fast as simcord dispatches them) and wait until each ended."""
+    from .server import BENCH_MODELS
+    from bot.model_lists import SD_MODELS
+
+    models = SD_MODELS[:BENCH_MODELS] if args.models else [None]
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    peak_in_flight = 0
+    clock = Clock(env)
+    for index in range(args.jobs):
+        await _slash(users[index % len(users)], channel, index, models[index % len(models)])
+        await clock.catch_up()
+        if args.verbose and index % 50 == 0:
+            print(f"issued {index} at {time.perf_counter() - wall0:.1f}s", file=sys.stderr, flush=True)
+        peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
+    issued = time.perf_counter() - wall0
+    deadline = time.perf_counter() + args.timeout
+    while time.perf_counter() < deadline:
+        items = _interactions(log)
+        ended = sum(1 for item in items.values() if item["edits"] and item["edits"][-1]["final"])
+        failed = sum(1 for item in items.values() if item["edits"] and not item["edits"][-1]["final"])
+        peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
+        if ended >= args.jobs or (env.bot.queue.running == 0 and env.bot.queue.waiting == 0 and len(items) >= args.jobs):
+            break
+        if args.verbose:
+            print(f"{time.perf_counter() - wall0:.1f}s ended={ended} failed={failed} items={len(items)} "
+                  f"running={env.bot.queue.running} waiting={env.bot.queue.waiting}", file=sys.stderr, flush=True)
+        await clock.run_for(0.1 if not args.verbose else 1.0)
+    await clock.run_for(0.3)  # the reroll reaction and the store write after the final edit
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    items = _interactions(log)
+    delivered = sum(1 for item in items.values() if any(e["final"] for e in item["edits"]))
+    return {
+        "phase": "jobs",
+        "jobs": args.jobs,
+        "delivered": delivered,
+        "not_delivered": args.jobs - delivered,
+        "peak_in_flight": peak_in_flight,
+        "issue_seconds": round(issued, 2),
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_job": round(1000 * cpu / args.jobs, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_before_jobs_mb": round(rss_before / 1024, 1),
+        "edits": edit_stats([item for item in items.values() if item["edits"]]),
+        "last_content_of_undelivered": [
+            (item["edits"][-1]["content"] or "")[:80] for item in items.values() if item["edits"] and not item["edits"][-1]["final"]
+        ][:3],
+    }
+
+
+def cpu_share(stats) -> dict:  # type: ignore[no-untyped-def]
+    """Share of profiled own time (tottime) per package: simcord (the simulated Discord) versus the rest."""
+    groups = {"simcord": 0.0, "discord.py": 0.0, "aiohttp": 0.0, "bot+cogs": 0.0, "other": 0.0}
+    for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        if "/simcord/" in filename:
+            groups["simcord"] += tottime
+        elif "/discord/" in filename:
+            groups["discord.py"] += tottime
+        elif "/aiohttp/" in filename:
+            groups["aiohttp"] += tottime
+        elif "/bot/" in filename or "/cogs/" in filename:
+            groups["bot+cogs"] += tottime
+        else:
+            groups["other"] += tottime
+    total = sum(groups.values()) or 1.0
+    return {name: round(value / total, 3) for name, value in groups.items()}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.botrun")
+    parser.add_argument("phase", choices=["ack", "jobs"])
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--measure", type=int, default=200, help="ack: interactions timed after the fill")
+    parser.add_argument("--gap", type=float, default=0.01, help="ack: real seconds between timed interactions")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--models", action="store_true", help="jobs: spread jobs over the benchmark's models")
+    parser.add_argument("--settle-timeout", type=float, default=0.05)
+    parser.add_argument("--progress-interval", type=float, default=2.0)
+    parser.add_argument("--timeout", type=float, default=300.0, help="jobs: give up waiting after this long")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="jobs: also split CPU by package (cProfile)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(parse_args()))), flush=True)
+    sys.stdout.flush()

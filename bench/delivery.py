@@ -1,0 +1,156 @@
+"""Phase 1: delivery delay and poll requests per job on Prodia v1, for three poll policies over the same jobs.
+
+The bench process is the client (the bot's own ProdiaV1 on an aiohttp session); the local server runs in
+another process. Delay = the time this process has the image bytes (time.time() right after
+`generate` returns) minus the server's `finished_wall` for the job (time.time() in the server, from
+/_control/jobs): the same wall clock on one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.catalog import Catalog
+from bot.config import Settings
+from bot.prodia import ProdiaV1
+from bot.prodia.polling import PollPolicy
+from bot.request import GenerationRequest
+
+from .server import BENCH_MODELS
+from bot.model_lists import SD_MODELS
+
+KEY = "bench-key"
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    index: int
+    model: str
+    prompt: str
+    seed: int
+    arrival: float  # seconds after the policy's run starts
+
+
+def job_list(count: int, spread: float, seed: int) -> list[BenchJob]:
+    """`count` jobs on BENCH_MODELS models arriving over about `spread` seconds (Poisson arrivals), seeded."""
+    rng = random.Random(seed)
+    models = SD_MODELS[:BENCH_MODELS]
+    jobs, at = [], 0.0
+    for index in range(count):
+        jobs.append(BenchJob(index, rng.choice(models), f"bench job {index}", 1000 + index, at))
+        at += rng.expovariate(count / spread)
+    return jobs
+
+
+def settings_for(url: str) -> Settings:
+    return Settings.from_env(
+        {"PRODIA_API": "v1", "PRODIA_BASE_URL": url + "/v1", "PRODIA_API_KEY": KEY, "PRODIA_RETRY_DELAY": "0.05"}
+    )
+
+
+async def _control(session: aiohttp.ClientSession, url: str, method: str, path: str):
+    async with session.request(method, url + path) as resp:
+        resp.raise_for_status()
+        return await resp.json() if resp.status == 200 else None
+
+
+async def run_policy(url: str, name: str, jobs: list[BenchJob], policy: PollPolicy | None) -> dict:
+    """Run every job (each submitted at its arrival time) with one policy; per-job numbers and a summary."""
+    catalog = Catalog.for_api("v1")
+    settings = settings_for(url)
+    async with aiohttp.ClientSession() as session:
+        await _control(session, url, "POST", "/_control/reset")
+        client = ProdiaV1(session, settings, poll_policy=policy)
+        policy_name = type(client.poll_policy).__name__
+        t0 = time.monotonic()
+        done: dict[int, tuple[str, float]] = {}
+        errors: list[str] = []
+
+        async def one(job: BenchJob) -> None:
+            await asyncio.sleep(max(0.0, t0 + job.arrival - time.monotonic()))
+            prepared = catalog.prepare(GenerationRequest(prompt=job.prompt, model=job.model, seed=job.seed))
+            try:
+                result = await client.generate(prepared)
+            except Exception as exc:  # counted, not hidden
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            done[job.index] = (result.job_id or "", time.time())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(job) for job in jobs))
+        wall = time.perf_counter() - started
+        server_jobs = {j["id"]: j for j in await _control(session, url, "GET", "/_control/jobs")}
+
+    rows = []
+    for job in jobs:
+        if job.index not in done:
+            continue
+        job_id, have_bytes = done[job.index]
+        info = server_jobs[job_id]
+        rows.append(
+            {
+                "index": job.index,
+                "model": job.model,
+                "duration": info["duration"],
+                "created_wall": info["created_wall"],
+                "delay": have_bytes - info["finished_wall"],
+                "polls": info["polls"],
+                "have_bytes": have_bytes,
+            }
+        )
+    # Warm-up: a job submitted before any job of its model had been delivered in this run (nothing to learn from).
+    first_done: dict[str, float] = {}
+    for row in rows:
+        first_done[row["model"]] = min(first_done.get(row["model"], float("inf")), row["have_bytes"])
+    for row in rows:
+        row["warm_up"] = row["created_wall"] < first_done[row["model"]]
+    return {
+        "policy": name,
+        "class": policy_name,
+        "jobs": len(jobs),
+        "delivered": len(rows),
+        "errors": errors[:5],
+        "wall_seconds": round(wall, 2),
+        "all": summarise(rows),
+        "after_warm_up": summarise([r for r in rows if not r["warm_up"]]),
+        "per_job": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    if not rows:
+        return {"jobs": 0}
+    delays = sorted(r["delay"] for r in rows)
+    polls = [r["polls"] for r in rows]
+    return {
+        "jobs": len(rows),
+        "delay_mean_s": round(statistics.fmean(delays), 4),
+        "delay_p50_s": round(delays[len(delays) // 2], 4),
+        "delay_p95_s": round(delays[min(len(delays) - 1, int(0.95 * len(delays)))], 4),
+        "delay_max_s": round(delays[-1], 4),
+        "polls_per_job": round(statistics.fmean(polls), 2),
+        "polls_total": sum(polls),
+    }
+
+
+POLICIES = (
+    ("fixed_2s", lambda: PollPolicy(2.0), "the original gpt4free provider: a poll every 2 s"),
+    ("fixed_250ms", lambda: PollPolicy(0.25), "the official client: a poll every 250 ms"),
+    ("bot", lambda: None, "the bot's default (ProdiaV1 without poll_policy: LearnedPolling(PRODIA_POLL_INTERVAL))"),
+)
+
+
+async def run(url: str, count: int, spread: float, seed: int) -> dict:
+    jobs = job_list(count, spread, seed)
+    results = {}
+    for name, make, about in POLICIES:
+        result = await run_policy(url, name, jobs, make())
+        result["about"] = about
+        results[name] = result
+    return {"jobs_per_policy": count, "arrival_spread_s": spread, "policies": results}
