@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import discord
 import pytest
 
+from bot.delivery import Reply, run_job
 from bot.local_prodia import Fault
+from bot.request import GenerationRequest
+from bot.resume import journal_job
 from bot.store import StoreError
 from tests.discord_world import results_in
 
@@ -159,3 +164,26 @@ class TestQueuePosition:
         assert "Waiting in the bot's queue: position 1" in second.content
         # (That the waiting job then runs is covered in test_jobs: simcord cannot move its clock
         # while a task waits on the queue's event, which it does not recognise as parked.)
+
+
+class FileRefusingReply(Reply):
+    """A channel where the bot may write but not attach files (simcord does not enforce Attach Files)."""
+
+    async def _edit(self, content, embed, file):
+        if file is not None:
+            raise discord.Forbidden(SimpleNamespace(status=403, reason="Forbidden"), "Missing Permissions")
+        return await super()._edit(content, embed, file)
+
+
+async def test_no_permission_to_attach_files_is_said_in_text(world, prodia, api):
+    bot = world.bot
+    channel = bot.get_channel(world.channel.id)
+    job = bot.catalog.prepare(GenerationRequest(prompt="a fox"))
+    journal = await journal_job(bot, job, kind="imagine", channel_id=channel.id, guild_id=world.guild.id, user_id=1)
+    reply = FileRefusingReply(channel)
+    delivered = await run_job(
+        bot, job, reply, journal=journal, requester=bot.user, guild_id=world.guild.id, locale=None, started_at=0
+    )
+    assert delivered is None
+    assert "I need the Embed Links and Attach Files permissions" in world.channel.history()[-1].content
+    assert (await bot.store.get_job(journal.job_id)).state == "failed"
