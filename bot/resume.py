@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # A job is leased to the process running it and renewed while it runs; a process that dies lets
 # its leases lapse, and a live one takes the jobs over.
 LEASE_SECONDS = 120.0
+MAX_ATTEMPTS = 3  # resumptions of one job before it is given up
 _resuming: set[asyncio.Task] = set()
 
 
@@ -104,6 +105,13 @@ async def renew_leases(bot: ImagineBot) -> None:
 
 
 async def resume_job(bot: ImagineBot, record: JobRecord) -> None:
+    journal = Journal(bot, record.id)
+    if record.attempts >= MAX_ATTEMPTS:
+        # Discord kept refusing it (channel gone, no access): stop paying Prodia for it.
+        log.warning("Giving up job %s after %d attempts", record.id, record.attempts)
+        await journal.update(state="failed", error="error.undeliverable")
+        return
+    await journal.update(attempts=record.attempts + 1)
     job = bot.catalog.prepare(GenerationRequest(**record.request))
     channel = bot.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
     webhook = None
@@ -126,7 +134,7 @@ async def resume_job(bot: ImagineBot, record: JobRecord) -> None:
         bot,
         job,
         reply,
-        journal=Journal(bot, record.id),
+        journal=journal,
         requester=requester,  # type: ignore[arg-type]
         guild_id=record.guild_id,
         locale=guild.preferred_locale.value if guild else None,

@@ -187,3 +187,19 @@ async def test_no_permission_to_attach_files_is_said_in_text(world, prodia, api)
     assert delivered is None
     assert "I need the Embed Links and Attach Files permissions" in world.channel.history()[-1].content
     assert (await bot.store.get_job(journal.job_id)).state == "failed"
+
+
+async def test_a_job_discord_keeps_refusing_is_given_up(world, prodia, api):
+    world.env.inject_error("PATCH", "/webhooks/*", status=403, code=50013, times=None)
+    world.env.inject_error("PATCH", "/channels/*/messages/*", status=403, code=50013, times=None)
+    world.env.inject_error("POST", "/channels/*/messages", status=403, code=50013, times=None)
+    await world.alice.slash(world.channel, "imagine", prompt="nowhere to go")
+    world.env.errors  # noqa: B018
+    for _ in range(4):
+        if (await only_job(world)).state == "failed":
+            break
+        await world.restart()
+        await world.env.advance_time(5)
+    job = await only_job(world)
+    assert (job.state, job.error, job.attempts) == ("failed", "error.undeliverable", 3)
+    assert len(prodia.jobs) <= 4  # the first run and three resumptions at most
