@@ -51,7 +51,7 @@ class LearnedPolling(PollPolicy):
         max_sleep: float = 60.0,
     ) -> None:
         super().__init__(interval)
-        self.dense = min(interval, 0.1) if dense is None else dense
+        self.dense = min(interval, 0.15) if dense is None else dense
         self.max_interval = max(max_interval, self.dense)
         self.spread = spread
         self.max_sleep = max_sleep

@@ -89,8 +89,8 @@ class ProdiaV1(ProdiaClient):
         """Poll GET /job/<id> until it succeeds (returns the image URL) or fails; statuses go to `progress`.
 
         The poll policy decides each delay; a Retry-After on a poll answer lengthens it. The duration it
-        learns from is the midpoint between the last "not done" answer and the "done" poll (or the time
-        of the "done" poll if it was the first)."""
+        learns from is the midpoint between the last "not done" answer and the "done" poll when those
+        are close, the time of the "done" poll if it was the first, and nothing otherwise."""
         started = time.monotonic()
         status: str | None = None
         retry_after: list[float | None] = [None]
@@ -109,7 +109,11 @@ class ProdiaV1(ProdiaClient):
                 _retry_after.reset(token)
             new_status = answer.get("status") if isinstance(answer, dict) else None
             if new_status == "succeeded":
-                self.poll_policy.observe(model, sent_at if not_done_at is None else (not_done_at + sent_at) / 2)
+                if not_done_at is None:  # done at the first poll: an upper bound, which lets a faster model be learned
+                    self.poll_policy.observe(model, sent_at)
+                elif sent_at - not_done_at <= max(0.5, 0.25 * sent_at):  # a narrow bracket: its midpoint
+                    self.poll_policy.observe(model, (not_done_at + sent_at) / 2)
+                # else: a wide bracket (a long sleep after early polls) says too little to learn from
                 url = answer.get("imageUrl")
                 if not isinstance(url, str):
                     raise BadResponse("succeeded job has no imageUrl")
