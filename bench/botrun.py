@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import resource
@@ -24,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import discord
 import simcord
 from discord.state import ConnectionState
 
@@ -145,11 +145,11 @@ def edit_stats(items: list[dict]) -> dict:
         progress = [e for e in edits if not e["final"]]
         progress_counts.append(len(progress))
         all_counts.append(len(edits))
-        for a, b in zip(progress, progress[1:]):
+        for a, b in itertools.pairwise(progress):
             gaps["progress_real"].append(b["real"] - a["real"])
             gaps["progress_virtual"].append(b["virtual"] - a["virtual"])
             repeated += a["content"] == b["content"]
-        for a, b in zip(edits, edits[1:]):
+        for a, b in itertools.pairwise(edits):
             gaps["any_real"].append(b["real"] - a["real"])
             gaps["any_virtual"].append(b["virtual"] - a["virtual"])
     return {
@@ -243,8 +243,9 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
 
 async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
     """Run `jobs` /imagine at once (as fast as simcord dispatches them) and wait until each ended."""
-    from .server import BENCH_MODELS
     from bot.model_lists import SD_MODELS
+
+    from .server import BENCH_MODELS
 
     models = SD_MODELS[:BENCH_MODELS] if args.models else [None]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -264,11 +265,17 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         ended = sum(1 for item in items.values() if item["edits"] and item["edits"][-1]["final"])
         failed = sum(1 for item in items.values() if item["edits"] and not item["edits"][-1]["final"])
         peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
-        if ended >= args.jobs or (env.bot.queue.running == 0 and env.bot.queue.waiting == 0 and len(items) >= args.jobs):
+        if ended >= args.jobs or (
+            env.bot.queue.running == 0 and env.bot.queue.waiting == 0 and len(items) >= args.jobs
+        ):
             break
         if args.verbose:
-            print(f"{time.perf_counter() - wall0:.1f}s ended={ended} failed={failed} items={len(items)} "
-                  f"running={env.bot.queue.running} waiting={env.bot.queue.waiting}", file=sys.stderr, flush=True)
+            print(
+                f"{time.perf_counter() - wall0:.1f}s ended={ended} failed={failed} items={len(items)} "
+                f"running={env.bot.queue.running} waiting={env.bot.queue.waiting}",
+                file=sys.stderr,
+                flush=True,
+            )
         await clock.run_for(0.1 if not args.verbose else 1.0)
     await clock.run_for(0.3)  # the reroll reaction and the store write after the final edit
     cpu = time.process_time() - cpu0
@@ -289,7 +296,9 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         "rss_before_jobs_mb": round(rss_before / 1024, 1),
         "edits": edit_stats([item for item in items.values() if item["edits"]]),
         "last_content_of_undelivered": [
-            (item["edits"][-1]["content"] or "")[:80] for item in items.values() if item["edits"] and not item["edits"][-1]["final"]
+            (item["edits"][-1]["content"] or "")[:80]
+            for item in items.values()
+            if item["edits"] and not item["edits"][-1]["final"]
         ][:3],
     }
 
@@ -312,8 +321,14 @@ def cpu_share(stats) -> dict:  # type: ignore[no-untyped-def]
     shares = {f"own_time_{name}": round(value / total, 3) for name, value in groups.items()}
     # simcord's settlement (run inside slash() and advance_time()) calls no bot code: the bot's tasks run as
     # their own loop callbacks. Its cumulative time is harness overhead the bot would not have in production.
-    settle = max((ct for (f, _l, name), (_cc, _nc, _tt, ct, _c) in stats.stats.items()
-                  if "/simcord/" in f and name in ("_settle_internal", "_advance_to")), default=0.0)
+    settle = max(
+        (
+            ct
+            for (f, _l, name), (_cc, _nc, _tt, ct, _c) in stats.stats.items()
+            if "/simcord/" in f and name in ("_settle_internal", "_advance_to")
+        ),
+        default=0.0,
+    )
     shares["simcord_settle_cumulative"] = round(settle / total, 3)
     return shares
 

@@ -18,12 +18,12 @@ import aiohttp
 
 from bot.catalog import Catalog
 from bot.config import Settings
+from bot.model_lists import SD_MODELS
 from bot.prodia import ProdiaV1
 from bot.prodia.polling import PollPolicy
 from bot.request import GenerationRequest
 
 from .server import BENCH_MODELS
-from bot.model_lists import SD_MODELS
 
 KEY = "bench-key"
 

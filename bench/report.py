@@ -18,75 +18,153 @@ def targets(report: dict) -> list[dict]:
         ratio_polls = bot["polls_per_job"] / fast["polls_per_job"]
         all_delivered = all(x["delivered"] == x["jobs"] for x in p.values())
         rows.append(_target("v1 jobs delivered (all policies)", all_delivered, "all", all_delivered))
-        rows.append(_target("bot mean delay / 2 s policy's", round(ratio_slow, 3), "<= 0.15", ratio_slow <= 0.15,
-                            "all jobs, warm-up included"))
-        rows.append(_target("bot mean delay / 250 ms policy's", round(ratio_fast, 3), "<= 1.5", ratio_fast <= 1.5,
-                            "all jobs, warm-up included"))
-        rows.append(_target("bot polls per job / 250 ms policy's", round(ratio_polls, 3), "<= 0.5", ratio_polls <= 0.5,
-                            "all jobs, warm-up included"))
+        rows.append(
+            _target(
+                "bot mean delay / 2 s policy's",
+                round(ratio_slow, 3),
+                "<= 0.15",
+                ratio_slow <= 0.15,
+                "all jobs, warm-up included",
+            )
+        )
+        rows.append(
+            _target(
+                "bot mean delay / 250 ms policy's",
+                round(ratio_fast, 3),
+                "<= 1.5",
+                ratio_fast <= 1.5,
+                "all jobs, warm-up included",
+            )
+        )
+        rows.append(
+            _target(
+                "bot polls per job / 250 ms policy's",
+                round(ratio_polls, 3),
+                "<= 0.5",
+                ratio_polls <= 0.5,
+                "all jobs, warm-up included",
+            )
+        )
     ack = report.get("ack")
     if ack:
         p99 = ack["ack_ms_p99"]
         enough = ack["in_flight_before_measuring"] >= report["config"]["ack_in_flight"] * 0.99
-        rows.append(_target(f"ack p99 with {ack['in_flight_before_measuring']} jobs in flight (ms)", p99, "<= 50",
-                            p99 is not None and p99 <= 50 and ack["no_defer"] == 0 and enough))
+        rows.append(
+            _target(
+                f"ack p99 with {ack['in_flight_before_measuring']} jobs in flight (ms)",
+                p99,
+                "<= 50",
+                p99 is not None and p99 <= 50 and ack["no_defer"] == 0 and enough,
+            )
+        )
     cap = report.get("capacity")
     if cap:
-        rows.append(_target(f"{cap['jobs']} jobs: all delivered", cap["delivered"], f"== {cap['jobs']}",
-                            cap["delivered"] == cap["jobs"], f"peak in flight {cap['peak_in_flight']}"))
-        rows.append(_target("peak RSS of the bot process (MB)", cap["peak_rss_mb"], "<= 300", cap["peak_rss_mb"] <= 300,
-                            "simcord's simulated Discord lives in the same process and is counted"))
-        rows.append(_target("bot CPU per job (ms)", cap["cpu_ms_per_job"], "<= 10", cap["cpu_ms_per_job"] <= 10,
-                            "process CPU incl. simcord; no re-encode happened (images under the upload limit)"))
+        rows.append(
+            _target(
+                f"{cap['jobs']} jobs: all delivered",
+                cap["delivered"],
+                f"== {cap['jobs']}",
+                cap["delivered"] == cap["jobs"],
+                f"peak in flight {cap['peak_in_flight']}",
+            )
+        )
+        rows.append(
+            _target(
+                "peak RSS of the bot process (MB)",
+                cap["peak_rss_mb"],
+                "<= 300",
+                cap["peak_rss_mb"] <= 300,
+                "simcord's simulated Discord lives in the same process and is counted",
+            )
+        )
+        rows.append(
+            _target(
+                "bot CPU per job (ms)",
+                cap["cpu_ms_per_job"],
+                "<= 10",
+                cap["cpu_ms_per_job"] <= 10,
+                "process CPU incl. simcord; no re-encode happened (images under the upload limit)",
+            )
+        )
     edits = report.get("edits")
     if edits:
         e = edits["edits"]
         gap_p = e["min_gap_progress_real_s"]
         gap_a = e["min_gap_any_real_s"]
-        rows.append(_target("min gap between two progress edits of one message (s, real)", gap_p, ">= 2",
-                            gap_p is None or gap_p >= 2.0 - 0.01, "None = no message had two progress edits"))
-        rows.append(_target("min gap between any two edits of one message, result edit included (s, real)", gap_a,
-                            ">= 2", gap_a is None or gap_a >= 2.0 - 0.01,
-                            f"{e['gaps_under_2s_any_real']} of {e['gaps_counted_any']} gaps under 2 s"))
-        rows.append(_target("progress edits without a status change", e["progress_edits_without_status_change"],
-                            "== 0", e["progress_edits_without_status_change"] == 0,
-                            f"{e['progress_edits_per_job']} progress edits per job"))
+        rows.append(
+            _target(
+                "min gap between two progress edits of one message (s, real)",
+                gap_p,
+                ">= 2",
+                gap_p is None or gap_p >= 2.0 - 0.01,
+                "None = no message had two progress edits",
+            )
+        )
+        rows.append(
+            _target(
+                "min gap between any two edits of one message, result edit included (s, real)",
+                gap_a,
+                ">= 2",
+                gap_a is None or gap_a >= 2.0 - 0.01,
+                f"{e['gaps_under_2s_any_real']} of {e['gaps_counted_any']} gaps under 2 s",
+            )
+        )
+        rows.append(
+            _target(
+                "progress edits without a status change",
+                e["progress_edits_without_status_change"],
+                "== 0",
+                e["progress_edits_without_status_change"] == 0,
+                f"{e['progress_edits_per_job']} progress edits per job",
+            )
+        )
     return rows
 
 
 def table(report: dict) -> str:
-    lines = [f"Imagine benchmark ({report['mode']}): {report['machine']['cpu_count']} CPUs, "
-             f"Python {report['machine']['python']}, {report['machine']['platform']}"]
+    lines = [
+        f"Imagine benchmark ({report['mode']}): {report['machine']['cpu_count']} CPUs, "
+        f"Python {report['machine']['python']}, {report['machine']['platform']}"
+    ]
     delivery = report.get("delivery")
     if delivery:
         lines.append("")
-        lines.append(f"v1 delivery: {delivery['jobs_per_policy']} jobs per policy, 8 models with characteristic "
-                     "durations (uniform 1-6 s per model, seeded) and +-10% per-job jitter")
-        header = f"{'policy':<12} {'delay mean':>10} {'p50':>7} {'p95':>7} {'max':>7} {'polls/job':>9} {'warm mean':>9} {'warm polls':>10}"
-        lines.append(header)
+        lines.append(
+            f"v1 delivery: {delivery['jobs_per_policy']} jobs per policy, 8 models with characteristic "
+            "durations (uniform 1-6 s per model, seeded) and +-10% per-job jitter"
+        )
+        names = ("delay mean", "p50", "p95", "max", "polls/job", "warm mean", "warm polls")
+        widths = (10, 7, 7, 7, 9, 9, 10)
+        lines.append(f"{'policy':<12} " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)))
         for name, p in delivery["policies"].items():
             a, w = p["all"], p["after_warm_up"]
-            lines.append(
-                f"{name:<12} {a['delay_mean_s']*1000:>8.0f}ms {a['delay_p50_s']*1000:>5.0f}ms {a['delay_p95_s']*1000:>5.0f}ms "
-                f"{a['delay_max_s']*1000:>5.0f}ms {a['polls_per_job']:>9.2f} {w.get('delay_mean_s', 0)*1000:>7.0f}ms "
-                f"{w.get('polls_per_job', 0):>10.2f}"
-            )
+            ms = [a["delay_mean_s"], a["delay_p50_s"], a["delay_p95_s"], a["delay_max_s"]]
+            cells = [f"{v * 1000:>{w - 2}.0f}ms" for v, w in zip(ms, widths, strict=False)]
+            cells += [f"{a['polls_per_job']:>9.2f}", f"{w.get('delay_mean_s', 0) * 1000:>7.0f}ms"]
+            cells.append(f"{w.get('polls_per_job', 0):>10.2f}")
+            lines.append(f"{name:<12} " + " ".join(cells))
     ack = report.get("ack")
     if ack:
         lines.append("")
-        lines.append(f"ack: {ack['measured']} interactions with {ack['in_flight_before_measuring']} jobs in flight: "
-                     f"mean {ack['ack_ms_mean']} ms, p50 {ack['ack_ms_p50']} ms, p99 {ack['ack_ms_p99']} ms, "
-                     f"max {ack['ack_ms_max']} ms")
+        lines.append(
+            f"ack: {ack['measured']} interactions with {ack['in_flight_before_measuring']} jobs in flight: "
+            f"mean {ack['ack_ms_mean']} ms, p50 {ack['ack_ms_p50']} ms, p99 {ack['ack_ms_p99']} ms, "
+            f"max {ack['ack_ms_max']} ms"
+        )
     cap = report.get("capacity")
     if cap:
-        lines.append(f"capacity: {cap['delivered']}/{cap['jobs']} delivered (peak {cap['peak_in_flight']} in flight), "
-                     f"peak RSS {cap['peak_rss_mb']} MB, CPU {cap['cpu_ms_per_job']} ms/job, wall {cap['wall_seconds']} s")
+        lines.append(
+            f"capacity: {cap['delivered']}/{cap['jobs']} delivered (peak {cap['peak_in_flight']} in flight), "
+            f"peak RSS {cap['peak_rss_mb']} MB, CPU {cap['cpu_ms_per_job']} ms/job, wall {cap['wall_seconds']} s"
+        )
     edits = report.get("edits")
     if edits:
         e = edits["edits"]
-        lines.append(f"edits ({edits['jobs']} jobs, 1-6 s): {e['progress_edits_per_job']} progress edits/job "
-                     f"(+1 result edit), min gap progress {e['min_gap_progress_real_s']} s, "
-                     f"incl. result {e['min_gap_any_real_s']} s (real clock)")
+        lines.append(
+            f"edits ({edits['jobs']} jobs, 1-6 s): {e['progress_edits_per_job']} progress edits/job "
+            f"(+1 result edit), min gap progress {e['min_gap_progress_real_s']} s, "
+            f"incl. result {e['min_gap_any_real_s']} s (real clock)"
+        )
     lines.append("")
     for row in report["targets"]:
         mark = "PASS" if row["pass"] else "FAIL"

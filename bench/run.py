@@ -15,10 +15,22 @@ from . import delivery
 from .procs import local_server, run_json
 from .report import table, targets
 
-FULL = {"delivery_jobs": 200, "delivery_spread": 24.0, "ack_in_flight": 500, "ack_measure": 200,
-        "capacity_jobs": 1000, "edit_jobs": 100}
-QUICK = {"delivery_jobs": 40, "delivery_spread": 6.0, "ack_in_flight": 40, "ack_measure": 20,
-         "capacity_jobs": 50, "edit_jobs": 16}
+FULL = {
+    "delivery_jobs": 200,
+    "delivery_spread": 24.0,
+    "ack_in_flight": 500,
+    "ack_measure": 200,
+    "capacity_jobs": 1000,
+    "edit_jobs": 100,
+}
+QUICK = {
+    "delivery_jobs": 40,
+    "delivery_spread": 6.0,
+    "ack_in_flight": 40,
+    "ack_measure": 20,
+    "capacity_jobs": 50,
+    "edit_jobs": 16,
+}
 SEED = 7
 
 
@@ -26,8 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run the Imagine benchmark (no network).")
     parser.add_argument("--out", required=True, type=Path, help="where to write the JSON report")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run of well under a minute")
-    parser.add_argument("--phases", default="delivery,ack,capacity,edits",
-                        help="comma-separated subset of delivery,ack,capacity,edits")
+    parser.add_argument(
+        "--phases", default="delivery,ack,capacity,edits", help="comma-separated subset of delivery,ack,capacity,edits"
+    )
     return parser.parse_args(argv)
 
 
@@ -36,24 +49,28 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
     report: dict = {
         "mode": "quick" if quick else "full",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform(), "implementation": platform.python_implementation()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "implementation": platform.python_implementation(),
+        },
         "config": config,
         "method": {
             "durations": "v1 jobs on 8 models; each model has a characteristic duration drawn uniform 1-6 s from the "
-                         "seed, each job +-10% jitter derived from its prompt and seed, so every policy gets the "
-                         "same durations. LearnedPolling exploits exactly this per-model regularity.",
+            "seed, each job +-10% jitter derived from its prompt and seed, so every policy gets the "
+            "same durations. LearnedPolling exploits exactly this per-model regularity.",
             "delay": "time.time() in the bench process right after ProdiaV1.generate returned the bytes, minus the "
-                     "server's finished_wall (time.time() in the server process)",
+            "server's finished_wall (time.time() in the server process)",
             "warm_up": "a job submitted before any job of its model had been delivered in that policy's run; "
-                       "'all' includes them, 'after_warm_up' excludes them",
+            "'all' includes them, 'after_warm_up' excludes them",
             "ack": "perf_counter at discord.py's parse_interaction_create to perf_counter when the defer callback "
-                   "request is logged by simcord's HTTP router; jobs at the server never finish during the phase "
-                   "and keep polling",
+            "request is logged by simcord's HTTP router; jobs at the server never finish during the phase "
+            "and keep polling",
             "capacity": "the bot and simcord in one subprocess; ru_maxrss and process_time of that process; jobs "
-                        "take 0 s at the server and images are 32x32",
+            "take 0 s at the server and images are 32x32",
             "edits": "PATCHes of each interaction's reply, timestamped with perf_counter when simcord logs them; "
-                     "jobs with the 1-6 s per-model durations",
+            "jobs with the 1-6 s per-model durations",
         },
     }
     started = time.perf_counter()
@@ -66,19 +83,51 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
     if "ack" in phases:
         log(f"ack: {config['ack_in_flight']} jobs in flight ...")
         with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
-            report["ack"] = run_json("bench.botrun", "ack", "--server", url, "--jobs", str(config["ack_in_flight"]),
-                                     "--measure", str(config["ack_measure"]), "--users", "20",
-                                     "--settle-timeout", "0.005")
+            report["ack"] = run_json(
+                "bench.botrun",
+                "ack",
+                "--server",
+                url,
+                "--jobs",
+                str(config["ack_in_flight"]),
+                "--measure",
+                str(config["ack_measure"]),
+                "--users",
+                "20",
+                "--settle-timeout",
+                "0.005",
+            )
     if "capacity" in phases:
         log(f"capacity: {config['capacity_jobs']} jobs ...")
         with local_server("--durations", "fixed", "--duration", "0", "--image-scale", "0.0625") as url:
-            report["capacity"] = run_json("bench.botrun", "jobs", "--server", url, "--jobs",
-                                          str(config["capacity_jobs"]), "--users", "20", "--settle-timeout", "0.005")
+            report["capacity"] = run_json(
+                "bench.botrun",
+                "jobs",
+                "--server",
+                url,
+                "--jobs",
+                str(config["capacity_jobs"]),
+                "--users",
+                "20",
+                "--settle-timeout",
+                "0.005",
+            )
     if "edits" in phases:
         log(f"edits: {config['edit_jobs']} jobs of 1-6 s ...")
         with local_server("--durations", "models", "--seed", str(SEED), "--image-scale", "0.0625") as url:
-            report["edits"] = run_json("bench.botrun", "jobs", "--server", url, "--jobs", str(config["edit_jobs"]),
-                                       "--users", "20", "--models", "--settle-timeout", "0.005")
+            report["edits"] = run_json(
+                "bench.botrun",
+                "jobs",
+                "--server",
+                url,
+                "--jobs",
+                str(config["edit_jobs"]),
+                "--users",
+                "20",
+                "--models",
+                "--settle-timeout",
+                "0.005",
+            )
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["targets"] = targets(report)
     return report

@@ -110,8 +110,12 @@ def test_delivery_phase_report_structure():
     for policy in result["policies"].values():
         assert policy["delivered"] == 6 and not policy["errors"]
         assert {"delay_mean_s", "polls_per_job", "jobs"} <= set(policy["all"])
-    report = {"mode": "test", "machine": {"cpu_count": 2, "python": "3", "platform": "x"},
-              "config": {"ack_in_flight": 1}, "delivery": result}
+    report = {
+        "mode": "test",
+        "machine": {"cpu_count": 2, "python": "3", "platform": "x"},
+        "config": {"ack_in_flight": 1},
+        "delivery": result,
+    }
     report["targets"] = targets(report)
     assert [row["target"] for row in report["targets"]][:2] == [
         "v1 jobs delivered (all policies)",
