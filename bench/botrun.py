@@ -200,20 +200,38 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
-    """Fill the bot with `jobs` jobs that do not finish, then time `measure` more interactions' defers."""
+    """Put `jobs` jobs in flight that do not finish, then time `measure` more interactions' defers.
+
+    --fill slash: the in-flight jobs are /imagine interactions through simcord (bot-owned tasks that simcord's
+    settlement scans on every later interaction; their poll sleeps are virtual and, with no clock driving,
+    never fire, so they do not poll either).
+    --fill direct: `bot.prodia.generate(job, progress)` tasks started from this driver code, outside simcord's
+    bot scope, on the bot's event loop with its aiohttp session, Prodia client and LearnedPolling: simcord does
+    not track them, their sleeps are real-time timers, so they keep polling the server during the measurement.
+    """
     started = time.perf_counter()
-    # No clock driving here: simcord's settle is quadratic in pending timers, so with 500 jobs advancing the
-    # virtual clock costs seconds per step. The jobs' poll sleeps wait on simcord's real-time fallback timers.
-    for index in range(args.jobs):
-        await _slash(users[index % len(users)], channel, index, None)
+    fill_tasks: list[asyncio.Task] = []
+    if args.fill == "direct":
+        fill_tasks = _start_direct_jobs(env.bot, args.jobs)
+        async with asyncio.timeout(120):
+            await _wait_submitted(args.server, args.jobs)
+    else:
+        # No clock driving here: simcord's settle is quadratic in pending timers, so with 500 jobs advancing the
+        # virtual clock costs seconds per step. The jobs' poll sleeps wait on virtual timers that never fire.
+        for index in range(args.jobs):
+            await _slash(users[index % len(users)], channel, index, None)
     fill_seconds = time.perf_counter() - started
-    in_flight = env.bot.queue.running + env.bot.queue.waiting
+    direct_running = sum(not t.done() for t in fill_tasks)
+    tracked = sum(t in env._work.tasks for t in fill_tasks)  # simcord's task registry (internal): expect 0
+    in_flight = env.bot.queue.running + env.bot.queue.waiting + direct_running
     before = set(ARRIVED)
     polls_at_fill = await _server_polls(args.server)
     measure_started = time.perf_counter()
     for index in range(args.jobs, args.jobs + args.measure):
         await asyncio.sleep(args.gap)  # let whatever of the in-flight jobs is due run between interactions
         await _slash(users[index % len(users)], channel, index, None)
+    window = time.perf_counter() - measure_started
+    polls = await _server_polls(args.server)
     await asyncio.sleep(0.5)
     items = _interactions(log)
     latencies, missing = [], 0
@@ -223,14 +241,23 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
                 latencies.append((item["defer_real"] - ARRIVED[item["id"]]) * 1000)
             else:
                 missing += 1
-    polls = await _server_polls(args.server)
-    measure_seconds = time.perf_counter() - measure_started
+    failed = [t for t in fill_tasks if t.done()]
+    for task in fill_tasks:
+        task.cancel()
+    await asyncio.gather(*fill_tasks, return_exceptions=True)
+    during = None if polls is None or polls_at_fill is None else polls - polls_at_fill
     return {
         "phase": "ack",
-        "measure_seconds": round(measure_seconds, 2),
-        "polls_during_measurement": None if polls is None or polls_at_fill is None else polls - polls_at_fill,
+        "fill": args.fill,
+        "measure_seconds": round(window, 2),
+        "polls_during_measurement": during,
+        "polls_per_second_during_measurement": None if during is None else round(during / window, 1),
         "in_flight_before_measuring": in_flight,
-        "running_at_prodia": env.bot.queue.running,
+        "direct_jobs_running": direct_running,
+        "direct_jobs_tracked_by_simcord": tracked,
+        "direct_jobs_ended_early": len(failed),
+        "direct_job_errors": [repr(t.exception())[:160] for t in failed if not t.cancelled() and t.exception()][:3],
+        "running_at_prodia": env.bot.queue.running + direct_running,
         "fill_seconds": round(fill_seconds, 2),
         "measured": len(latencies),
         "no_defer": missing,
@@ -241,6 +268,33 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
     }
 
 
+def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[no-untyped-def]
+    """`count` generations through the bot's own Prodia client, started from driver code (not bot-owned)."""
+    from bot.request import GenerationRequest
+
+    async def progress(_update) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+    loop = asyncio.get_running_loop()
+    tasks = []
+    for index in range(count):
+        job = bot.catalog.prepare(GenerationRequest(prompt=f"in flight {index}", seed=90000 + index))
+        tasks.append(loop.create_task(bot.prodia.generate(job, progress)))
+    return tasks
+
+
+async def _wait_submitted(server: str, count: int) -> None:
+    """Until the server holds `count` jobs (each in-flight job submitted and now polling)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(server + "/_control/jobs") as resp:
+                if len(await resp.json()) >= count:
+                    return
+            await asyncio.sleep(0.1)
+
+
 async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
     """Run `jobs` /imagine at once (as fast as simcord dispatches them) and wait until each ended."""
     from bot.model_lists import SD_MODELS
@@ -249,6 +303,11 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
 
     models = SD_MODELS[:BENCH_MODELS] if args.models else [None]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sampler = None
+    if args.cpu_split:
+        from .sampler import Sampler
+
+        sampler = Sampler().__enter__()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     peak_in_flight = 0
     clock = Clock(env)
@@ -280,6 +339,8 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
     await clock.run_for(0.3)  # the reroll reaction and the store write after the final edit
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
+    if sampler is not None:
+        sampler.__exit__(None, None, None)
     items = _interactions(log)
     delivered = sum(1 for item in items.values() if any(e["final"] for e in item["edits"]))
     return {
@@ -292,6 +353,7 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 3),
         "cpu_ms_per_job": round(1000 * cpu / args.jobs, 3),
+        "cpu_split": sampler.split(cpu, args.jobs) if sampler is not None else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_before_jobs_mb": round(rss_before / 1024, 1),
         "edits": edit_stats([item for item in items.values() if item["edits"]]),
@@ -350,6 +412,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server", required=True)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--measure", type=int, default=200, help="ack: interactions timed after the fill")
+    parser.add_argument(
+        "--fill", choices=["direct", "slash"], default="direct", help="ack: how the in-flight jobs are started"
+    )
     parser.add_argument("--gap", type=float, default=0.01, help="ack: real seconds between timed interactions")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--models", action="store_true", help="jobs: spread jobs over the benchmark's models")
@@ -357,6 +422,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--progress-interval", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=300.0, help="jobs: give up waiting after this long")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--cpu-split", action="store_true", help="jobs: sample the main thread (bench/sampler.py)")
     parser.add_argument("--profile", action="store_true", help="jobs: also split CPU by package (cProfile)")
     return parser.parse_args(argv)
 

@@ -49,12 +49,29 @@ def targets(report: dict) -> list[dict]:
     if ack:
         p99 = ack["ack_ms_p99"]
         enough = ack["in_flight_before_measuring"] >= report["config"]["ack_in_flight"] * 0.99
+        untracked = ack.get("direct_jobs_tracked_by_simcord") == 0
+        polled = bool(ack.get("polls_during_measurement"))
         rows.append(
             _target(
-                f"ack p99 with {ack['in_flight_before_measuring']} jobs in flight (ms)",
+                f"ack p99 with {ack['in_flight_before_measuring']} jobs in flight, polling (ms)",
                 p99,
                 "<= 50",
-                p99 is not None and p99 <= 50 and ack["no_defer"] == 0 and enough,
+                p99 is not None and p99 <= 50 and ack["no_defer"] == 0 and enough and untracked and polled,
+                f"in-flight jobs started outside simcord on the bot's loop/session/client; "
+                f"{ack.get('polls_per_second_during_measurement')} polls/s at the server during the window; "
+                f"p50 {ack['ack_ms_p50']} ms",
+            )
+        )
+    old = report.get("ack_via_simcord")
+    if old:
+        rows.append(
+            _target(
+                f"(context) ack p99, {old['in_flight_before_measuring']} in flight as simcord interactions (ms)",
+                old["ack_ms_p99"],
+                "not a target",
+                None,
+                f"simcord's settlement scans every in-flight job; {old['polls_during_measurement']} polls during "
+                f"the window; p50 {old['ack_ms_p50']} ms",
             )
         )
     cap = report.get("capacity")
@@ -77,15 +94,30 @@ def targets(report: dict) -> list[dict]:
                 "simcord's simulated Discord lives in the same process and is counted",
             )
         )
-        rows.append(
-            _target(
-                "bot CPU per job (ms)",
-                cap["cpu_ms_per_job"],
-                "<= 10",
-                cap["cpu_ms_per_job"] <= 10,
-                "process CPU incl. simcord; no re-encode happened (images under the upload limit)",
+        split = cap.get("cpu_split")
+        estimate = split and split.get("bot_cpu_ms_per_job_estimate")
+        if estimate is not None:
+            rows.append(
+                _target(
+                    "bot CPU per job, simcord excluded (ms, sampled estimate)",
+                    estimate,
+                    "<= 10",
+                    estimate <= 10,
+                    f"process total {split['cpu_ms_per_job_total']} ms/job incl. simcord; simcord share "
+                    f"{split['simcord_share']}, harness share {split['harness_share']} (SIGPROF samples: "
+                    f"{split['samples']})",
+                )
             )
-        )
+        else:
+            rows.append(
+                _target(
+                    "bot CPU per job (ms)",
+                    cap["cpu_ms_per_job"],
+                    "<= 10",
+                    None,
+                    "split not measured: process CPU incl. simcord is only an upper bound",
+                )
+            )
     edits = report.get("edits")
     if edits:
         e = edits["edits"]
@@ -147,9 +179,18 @@ def table(report: dict) -> str:
     if ack:
         lines.append("")
         lines.append(
-            f"ack: {ack['measured']} interactions with {ack['in_flight_before_measuring']} jobs in flight: "
+            f"ack: {ack['measured']} interactions with {ack['in_flight_before_measuring']} jobs in flight "
+            f"(started outside simcord, {ack.get('polls_per_second_during_measurement')} polls/s): "
             f"mean {ack['ack_ms_mean']} ms, p50 {ack['ack_ms_p50']} ms, p99 {ack['ack_ms_p99']} ms, "
             f"max {ack['ack_ms_max']} ms"
+        )
+    old = report.get("ack_via_simcord")
+    if old:
+        lines.append(
+            f"ack (context, in-flight jobs as simcord interactions, {old['polls_during_measurement']} polls): "
+            f"{old['measured']} interactions with {old['in_flight_before_measuring']} in flight: "
+            f"mean {old['ack_ms_mean']} ms, p50 {old['ack_ms_p50']} ms, p99 {old['ack_ms_p99']} ms, "
+            f"max {old['ack_ms_max']} ms"
         )
     cap = report.get("capacity")
     if cap:
@@ -157,6 +198,15 @@ def table(report: dict) -> str:
             f"capacity: {cap['delivered']}/{cap['jobs']} delivered (peak {cap['peak_in_flight']} in flight), "
             f"peak RSS {cap['peak_rss_mb']} MB, CPU {cap['cpu_ms_per_job']} ms/job, wall {cap['wall_seconds']} s"
         )
+        split = cap.get("cpu_split")
+        if split:
+            lines.append(
+                f"capacity CPU split (SIGPROF samples): total {split['cpu_ms_per_job_total']} ms/job, simcord "
+                f"{split['simcord_share']}, harness {split['harness_share']}, bot estimate "
+                f"{split['bot_cpu_ms_per_job_estimate']} ms/job"
+            )
+        else:
+            lines.append("capacity CPU split: not measured")
     edits = report.get("edits")
     if edits:
         e = edits["edits"]
@@ -167,6 +217,6 @@ def table(report: dict) -> str:
         )
     lines.append("")
     for row in report["targets"]:
-        mark = "PASS" if row["pass"] else "FAIL"
+        mark = "INFO" if row["pass"] is None else "PASS" if row["pass"] else "FAIL"
         lines.append(f"[{mark}] {row['target']}: {row['measured']} (target {row['limit']})")
     return "\n".join(lines)

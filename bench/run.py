@@ -65,10 +65,24 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "warm_up": "a job submitted before any job of its model had been delivered in that policy's run; "
             "'all' includes them, 'after_warm_up' excludes them",
             "ack": "perf_counter at discord.py's parse_interaction_create to perf_counter when the defer callback "
-            "request is logged by simcord's HTTP router; jobs at the server never finish during the phase "
-            "and keep polling",
+            "request is logged by simcord's HTTP router, for interactions sent one after another through simcord "
+            "(10 ms apart). 'ack' (the target): the in-flight jobs are bot.prodia.generate(job, progress) tasks "
+            "started by the benchmark's driver code outside simcord's bot scope, on the bot's own event loop, "
+            "aiohttp session, ProdiaV1 client and LearnedPolling (cold: no history, so it polls every 250 ms); "
+            "simcord does not track them (direct_jobs_tracked_by_simcord), their sleeps are real timers and they "
+            "poll the server throughout the window (polls_during_measurement, from the server's /_control/jobs). "
+            "Included: the bot's loop serving those polls, discord.py's parsing, the bot's /imagine up to the "
+            "defer, and simcord's settlement over the measured interactions' own (up to 200) bot-owned jobs. "
+            "'ack_via_simcord' (context only): the in-flight jobs are /imagine interactions through simcord, so "
+            "simcord's settlement scans all of them on every later interaction; their poll sleeps are virtual "
+            "timers and, with no clock driving, never fire, so they do not poll at all. Server jobs never finish.",
             "capacity": "the bot and simcord in one subprocess; ru_maxrss and process_time of that process; jobs "
-            "take 0 s at the server and images are 32x32",
+            "take 0 s at the server and images are 32x32. Interactions are issued one at a time (simcord refuses "
+            "overlapping actor operations). CPU split: a SIGPROF sampler (ITIMER_PROF, bench/sampler.py) "
+            "classifies the main thread's interrupted stack by the innermost simcord/bench/bot-side frame; the "
+            "bot estimate is total CPU/job x (1 - simcord share - harness share). It is an estimate: unclassified "
+            "samples (asyncio, stdlib, other threads) are counted as the bot's, and what simcord replaces (real "
+            "HTTPS to Discord, the gateway websocket) is not measured at all.",
             "edits": "PATCHes of each interaction's reply, timestamped with perf_counter when simcord logs them; "
             "jobs with the 1-6 s per-model durations",
         },
@@ -81,22 +95,25 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                 delivery.run(url, config["delivery_jobs"], config["delivery_spread"], SEED)
             )
     if "ack" in phases:
-        log(f"ack: {config['ack_in_flight']} jobs in flight ...")
-        with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
-            report["ack"] = run_json(
-                "bench.botrun",
-                "ack",
-                "--server",
-                url,
-                "--jobs",
-                str(config["ack_in_flight"]),
-                "--measure",
-                str(config["ack_measure"]),
-                "--users",
-                "20",
-                "--settle-timeout",
-                "0.005",
-            )
+        for key, fill in (("ack", "direct"), ("ack_via_simcord", "slash")):
+            log(f"{key}: {config['ack_in_flight']} jobs in flight ({fill}) ...")
+            with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
+                report[key] = run_json(
+                    "bench.botrun",
+                    "ack",
+                    "--server",
+                    url,
+                    "--fill",
+                    fill,
+                    "--jobs",
+                    str(config["ack_in_flight"]),
+                    "--measure",
+                    str(config["ack_measure"]),
+                    "--users",
+                    "20",
+                    "--settle-timeout",
+                    "0.005",
+                )
     if "capacity" in phases:
         log(f"capacity: {config['capacity_jobs']} jobs ...")
         with local_server("--durations", "fixed", "--duration", "0", "--image-scale", "0.0625") as url:
@@ -111,6 +128,7 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                 "20",
                 "--settle-timeout",
                 "0.005",
+                "--cpu-split",
             )
     if "edits" in phases:
         log(f"edits: {config['edit_jobs']} jobs of 1-6 s ...")

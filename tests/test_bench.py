@@ -94,6 +94,14 @@ async def _ignore(_):
     return None
 
 
+def test_sampler_classifies_the_innermost_owner():
+    import sys
+
+    from bench.sampler import classify
+
+    assert classify(sys._getframe()) == "other"  # a test frame: neither simcord, bench nor the bot side
+
+
 def test_bench_durations_are_per_model_with_small_jitter():
     base = model_durations(7, 1.0, 6.0)
     assert len(base) == 8 and all(1.0 <= d <= 6.0 for d in base.values())
@@ -129,8 +137,16 @@ def test_bot_phases_report_structure():
     report = build_report(True, {"ack", "capacity"}, log=lambda _: None)
     assert report["machine"]["cpu_count"] >= 1 and report["machine"]["python"]
     assert report["ack"]["measured"] == report["config"]["ack_measure"]
+    assert report["ack"]["fill"] == "direct" and report["ack_via_simcord"]["fill"] == "slash"
+    assert report["ack"]["direct_jobs_tracked_by_simcord"] == 0  # started outside simcord's bot scope
+    assert report["ack"]["direct_jobs_running"] == report["config"]["ack_in_flight"]
+    assert report["ack"]["polls_during_measurement"] > 0  # the in-flight jobs kept polling meanwhile
     assert report["capacity"]["delivered"] == report["capacity"]["jobs"]
-    assert {"peak_rss_mb", "cpu_ms_per_job", "edits"} <= set(report["capacity"])
+    assert {"peak_rss_mb", "cpu_ms_per_job", "edits", "cpu_split"} <= set(report["capacity"])
+    assert {"simcord_share", "bot_cpu_ms_per_job_estimate"} <= set(report["capacity"]["cpu_split"])
     names = [row["target"] for row in report["targets"]]
     assert any(name.startswith("ack p99") for name in names)
+    assert any(name.startswith("(context) ack p99") for name in names)
+    assert "bot CPU per job, simcord excluded (ms, sampled estimate)" in names
+    assert "INFO" in table(report)
     assert "peak RSS of the bot process (MB)" in names
