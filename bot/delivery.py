@@ -113,8 +113,11 @@ class Reply:
 
 
 class ProgressReporter:
-    """Edits the reply when the progress text changes, at most once per `interval` seconds (later
-    changes are folded into one edit at the end of the interval)."""
+    """Paces every edit of one reply: progress edits happen only when the text changes, at most once
+    per `interval` seconds (later changes fold into one edit at the end of the interval), and the
+    final edit keeps the same distance from the last progress edit. The first progress edit also
+    waits `interval` after the reply appeared, so a job done by then shows no progress at all and
+    its result replaces "thinking" at once."""
 
     def __init__(self, reply: Reply, *, locale: str | None, interval: float, started_at: float) -> None:
         self.reply = reply
@@ -124,7 +127,7 @@ class ProgressReporter:
         self.edits = 0
         self._shown: str | None = None
         self._pending: str | None = None
-        self._last_edit = -float("inf")
+        self._last_edit = time.monotonic()
         self._timer: asyncio.Task[None] | None = None
 
     async def update(self, state: str, position: int | None = None) -> None:
@@ -158,6 +161,13 @@ class ProgressReporter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def final_turn(self) -> None:
+        """Stop progress and wait until the final edit may follow the last one."""
+        await self.stop()
+        wait = self._last_edit + self.interval - time.monotonic()
+        if self.edits and wait > 0:
+            await asyncio.sleep(wait)
 
 
 class Journal:
@@ -206,7 +216,6 @@ async def run_job(
         try:
             async with bot.queue.slot(on_position=lambda position: progress.update("waiting", position)):
                 result = await bot.prodia.generate(job, on_progress, job_id=prodia_job_id)
-            await progress.stop()
             await journal.update(state="generated")
             image, info = result.image, result.info
             if len(image) > upload_limit:
@@ -217,7 +226,7 @@ async def run_job(
                 job, result, filename, requester=getattr(requester, "display_name", ""), elapsed=elapsed, locale=locale
             )
         except Exception as exc:
-            await progress.stop()
+            await progress.final_turn()
             if isinstance(exc, AuthError | QuotaError):  # the owner's to fix: say so where the owner looks
                 log.error("Prodia refused the bot's key (%s): check PRODIA_API_KEY and the account", exc)
             elif not isinstance(exc, ImagineError):
@@ -226,6 +235,7 @@ async def run_job(
             await reply.edit(content=error_text(exc, locale))
             await journal.update(state="failed", error=getattr(exc, "key", "error.unexpected"))
             return None
+        await progress.final_turn()
         try:
             message = await reply.edit(content=None, embed=embed, file=discord.File(io.BytesIO(image), filename))
         except discord.Forbidden:

@@ -28,6 +28,7 @@ def bot_settings(prodia: LocalProdia, api: str, database: str, **extra: str) -> 
             "PRODIA_RETRY_DELAY": "0.01",
             "USER_COOLDOWN": "0",
             "PRODIA_POLL_INTERVAL": "0.05",  # real sleeps cost real time under simcord
+            "PROGRESS_INTERVAL": "0",  # no pacing unless a test is about it
             **extra,
         }
     )

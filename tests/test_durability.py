@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from types import SimpleNamespace
 
 import discord
@@ -203,3 +205,39 @@ async def test_a_job_discord_keeps_refusing_is_given_up(world, prodia, api):
     job = await only_job(world)
     assert (job.state, job.error, job.attempts) == ("failed", "error.undeliverable", 3)
     assert len(prodia.jobs) <= 4  # the first run and three resumptions at most
+
+
+class TestEditPacing:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_POLL_INTERVAL": "0.1", "PROGRESS_INTERVAL": "2"}
+
+    @pytest.mark.simcord(settle_timeout=12)
+    @pytest.mark.parametrize("api", ["v1"])
+    async def test_edits_of_one_reply_are_two_seconds_apart(self, world, prodia, api, monkeypatch):
+        edits: list[float] = []
+        original = Reply.edit
+
+        async def timed(self, **kwargs):  # when each edit of the reply is sent (simcord logs no times)
+            edits.append(time.monotonic())
+            return await original(self, **kwargs)
+
+        monkeypatch.setattr(Reply, "edit", timed)
+        prodia.job_duration = 5  # real seconds: queued for 1.5 s, then generating
+        result = await world.alice.slash(world.channel, "imagine", prompt="paced")
+
+        assert result.response.embeds[0].title == "paced"
+        assert len(edits) >= 2, "at least one progress edit, then the result"
+        gaps = [b - a for a, b in itertools.pairwise(edits)]
+        assert min(gaps) >= 2 - 0.05  # the clock's resolution
+
+    @pytest.mark.parametrize("api", ["v1", "v2"])
+    async def test_a_quick_job_shows_no_progress_edit(self, world, prodia, api):
+        result = await world.alice.slash(world.channel, "imagine", prompt="quick")
+        (only_edit,) = patches(world)
+        assert only_edit.json["embeds"][0]["title"] == "quick"
+        assert result.response.embeds
+
+
+def patches(world):
+    return [r for r in world.env.http_requests if r.method == "PATCH" and "/messages/" in r.path]
