@@ -7,6 +7,8 @@ shared by both backends.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import re
@@ -134,6 +136,7 @@ class Store(ABC):
     def __init__(self, *, cache_ttl: float) -> None:
         self._cache_ttl = cache_ttl
         self._settings_cache: dict[int, tuple[float, GuildSettings]] = {}
+        self._refreshing: dict[int, asyncio.Task[None]] = {}
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -182,10 +185,25 @@ class Store(ABC):
 
     # Guild settings.
 
-    async def guild_settings(self, guild_id: int) -> GuildSettings:
+    async def guild_settings(self, guild_id: int, *, allow_stale: bool = False) -> GuildSettings:
+        """A guild's settings through the cache. `allow_stale` answers from an expired entry at once and
+        refreshes it in the background: for hot paths that must not wait on the database."""
         cached = self._settings_cache.get(guild_id)
         if cached and cached[0] > time.monotonic():
             return cached[1]
+        if cached and allow_stale:
+            if guild_id not in self._refreshing:
+                task = asyncio.create_task(self._refresh_settings(guild_id))
+                self._refreshing[guild_id] = task
+                task.add_done_callback(lambda _: self._refreshing.pop(guild_id, None))
+            return cached[1]
+        return await self._load_settings(guild_id)
+
+    async def _refresh_settings(self, guild_id: int) -> None:
+        with contextlib.suppress(StoreError):  # the next read tries again
+            await self._load_settings(guild_id)
+
+    async def _load_settings(self, guild_id: int) -> GuildSettings:
         rows = await self._query("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
         settings = _settings_from_row(rows[0]) if rows else GuildSettings()
         self._settings_cache[guild_id] = (time.monotonic() + self._cache_ttl, settings)

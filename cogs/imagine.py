@@ -119,7 +119,7 @@ class Imagine(commands.Cog):
 
     async def _guild_settings(self, guild_id: int) -> GuildSettings:
         try:
-            settings = await self._bounded(self.bot.store.guild_settings(guild_id))
+            settings = await self._bounded(self.bot.store.guild_settings(guild_id, allow_stale=True))
         except StoreError:  # the image matters more than the defaults: go on with the built-in ones
             log.exception("Could not read the defaults of guild %s", guild_id)
             settings = None

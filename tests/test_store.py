@@ -88,6 +88,19 @@ async def test_settings_cache(store_target: StoreTarget) -> None:
     assert await other.guild_settings(1) == GuildSettings()
 
 
+async def test_stale_settings_answer_at_once_and_refresh_behind(store_target: StoreTarget) -> None:
+    mine, other = await store_target.open(), await store_target.open(cache_ttl=0.1)
+    await other.guild_settings(1)
+    await mine.update_guild_settings(1, model="a")
+    await asyncio.sleep(0.15)  # other's entry has expired
+    assert (await other.guild_settings(1, allow_stale=True)).model is None  # the old value, without waiting
+    for _ in range(50):  # the refresh runs in the background
+        await asyncio.sleep(0.01)
+        if (await other.guild_settings(1, allow_stale=True)).model == "a":
+            break
+    assert (await other.guild_settings(1, allow_stale=True)).model == "a"
+
+
 async def test_results(store: Store) -> None:
     record = ResultRecord(message_id=2**62, guild_id=None, channel_id=5, user_id=6, request=REQUEST, created_at=1.5)
     assert await store.get_result(record.message_id) is None
