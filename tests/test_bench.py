@@ -17,9 +17,9 @@ from bot.prodia.polling import LearnedPolling, PollPolicy
 MODEL = "m"
 
 
-def test_no_history_polls_at_the_fixed_interval():
+def test_no_history_polls_at_the_interval_then_backs_off_capped():
     policy = LearnedPolling(0.25)
-    assert [policy.delay(MODEL, t, "queued") for t in (0, 1, 5, 30)] == [0.25] * 4
+    assert [policy.delay(MODEL, t, "queued") for t in (0, 1, 2.5, 10, 30, 300)] == [0.25, 0.25, 0.25, 1.0, 2.0, 2.0]
     assert PollPolicy(2.0).delay(MODEL, 3, "generating") == 2.0
 
 

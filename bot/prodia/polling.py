@@ -36,7 +36,8 @@ class LearnedPolling(PollPolicy):
       `dense` up to `max_interval`, so a stuck job costs a logarithmic number of polls.
 
     The margin is max(`dense`, `spread` x the standard deviation); with a single observation the
-    deviation is taken as 15 % of it. Without history it polls every `interval`, like PollPolicy.
+    deviation is taken as 15 % of it. Without history it polls every `interval` for the first
+    seconds, then every tenth of the elapsed time, up to `max_interval`.
     A Retry-After from the server is honoured by the caller (ProdiaV1.wait) on top of this delay.
     """
 
@@ -74,7 +75,9 @@ class LearnedPolling(PollPolicy):
     def delay(self, model: str, elapsed: float, status: str) -> float:
         window = self.expected(model)
         if window is None:
-            return self.interval
+            # Nothing learned yet: the fixed interval at first, then a tenth of the time already spent,
+            # capped, so hundreds of unknown long jobs do not flood Prodia and the bot's own loop.
+            return min(max(self.interval, 0.1 * elapsed), max(self.max_interval, self.interval))
         start, end = window
         if elapsed < start - self.dense:
             return min(start - elapsed, self.max_sleep)
