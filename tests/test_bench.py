@@ -18,13 +18,19 @@ MODEL = "m"
 
 
 def test_no_history_polls_at_the_interval_then_backs_off_capped():
-    policy = LearnedPolling(0.25)
+    policy = LearnedPolling(0.25, jitter=0)
     assert [policy.delay(MODEL, t, "queued") for t in (0, 1, 2.5, 10, 30, 300)] == [0.25, 0.25, 0.25, 1.0, 2.0, 2.0]
+
+
+def test_back_off_delays_are_jittered_so_jobs_do_not_poll_in_lockstep():
+    policy = LearnedPolling(0.25)
+    delays = {policy.delay(MODEL, 30, "queued") for _ in range(50)}
+    assert len(delays) > 10 and min(delays) >= 1.6 and max(delays) <= 2.4
     assert PollPolicy(2.0).delay(MODEL, 3, "generating") == 2.0
 
 
 def test_after_learning_the_first_poll_waits_about_the_learned_duration_minus_a_margin():
-    policy = LearnedPolling(0.25)
+    policy = LearnedPolling(0.25, jitter=0)
     for duration in (4.0, 4.1, 3.9, 4.05, 3.95):
         policy.observe(MODEL, duration)
     first = policy.delay(MODEL, 0.0, "submitted")
@@ -34,7 +40,7 @@ def test_after_learning_the_first_poll_waits_about_the_learned_duration_minus_a_
 
 
 def test_a_long_running_job_backs_off_capped():
-    policy = LearnedPolling(0.25, max_interval=2.0)
+    policy = LearnedPolling(0.25, max_interval=2.0, jitter=0)
     for duration in (2.0, 2.1, 1.9):
         policy.observe(MODEL, duration)
     delays = [policy.delay(MODEL, t, "generating") for t in (2.5, 4, 8, 20, 300)]

@@ -8,6 +8,7 @@ when a job runs longer than anything it has seen. `python -m bench` compares the
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections import deque
 
@@ -50,12 +51,14 @@ class LearnedPolling(PollPolicy):
         window: int = 20,
         spread: float = 1.0,
         max_sleep: float = 60.0,
+        jitter: float = 0.2,
     ) -> None:
         super().__init__(interval)
         self.dense = min(interval, 0.15) if dense is None else dense
         self.max_interval = max(max_interval, self.dense)
         self.spread = spread
         self.max_sleep = max_sleep
+        self.jitter = jitter  # +- this share on back-off delays, against lockstep bursts of polls
         self.window = window
         self._durations: dict[str, deque[float]] = {}
 
@@ -77,13 +80,18 @@ class LearnedPolling(PollPolicy):
         if window is None:
             # Nothing learned yet: the fixed interval at first, then a tenth of the time already spent,
             # capped, so hundreds of unknown long jobs do not flood Prodia and the bot's own loop.
-            return min(max(self.interval, 0.1 * elapsed), max(self.max_interval, self.interval))
+            # Jittered so that many jobs started together do not poll in lockstep bursts.
+            backoff = min(max(self.interval, 0.1 * elapsed), max(self.max_interval, self.interval))
+            return backoff * self._jitter()
         start, end = window
         if elapsed < start - self.dense:
             return min(start - elapsed, self.max_sleep)
         if elapsed <= end:
             return self.dense
-        return min(self.max_interval, max(self.dense, 0.25 * (elapsed - end)))
+        return min(self.max_interval, max(self.dense, 0.25 * (elapsed - end))) * self._jitter()
+
+    def _jitter(self) -> float:
+        return random.uniform(1 - self.jitter, 1 + self.jitter)
 
     def observe(self, model: str, duration: float) -> None:
         if duration < 0:
