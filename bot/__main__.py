@@ -19,9 +19,7 @@ DEFAULT_PLAYGROUND_PORT = 8766  # 8765 is the standalone local Prodia server's d
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, unknown = _parse_args(argv)
-    if unknown:  # warned, not refused: callers such as tests run main() under another program's argv
-        print(f"Ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr)
+    args = _parse_args(argv)
     if args.playground:
         return _playground(args.port, args.open)
     try:
@@ -44,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="Run the Imagine Discord bot (settings come from the environment or .env).",
@@ -59,7 +57,7 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "--port", type=int, default=DEFAULT_PLAYGROUND_PORT, help="playground port on 127.0.0.1 (default %(default)s)"
     )
     parser.add_argument("--open", action="store_true", help="open the playground in the default browser")
-    return parser.parse_known_args(argv)
+    return parser.parse_args(argv)  # an unknown argument: argparse's usage message and exit status 2
 
 
 def _playground(port: int, open_browser: bool) -> int:

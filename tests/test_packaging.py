@@ -137,5 +137,5 @@ def test_main_without_a_token_stops_with_one_sentence(monkeypatch, tmp_path, cap
     monkeypatch.chdir(tmp_path)  # no .env here
     for name in config_variables():
         monkeypatch.delenv(name, raising=False)
-    assert main() == 2
+    assert main([]) == 2
     assert "DISCORD_TOKEN" in capsys.readouterr().err
