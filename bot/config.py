@@ -107,6 +107,7 @@ class Settings:
     prodia_max_retries: int = 5  # retries of 429 / 5xx / connection errors per request
     prodia_retry_delay: float = 1.0  # first back-off step in seconds (doubled each retry, with jitter)
     prodia_poll_interval: float = 0.25  # seconds between two polls of a v1 job
+    prodia_max_polls_per_second: float = 100.0  # over all v1 jobs of the process
     max_image_bytes: int = 20 * 1024 * 1024
     max_concurrent_jobs: int = 4  # jobs running at Prodia at once
     queue_size: int = 50  # jobs allowed to wait behind them
@@ -201,6 +202,9 @@ class Settings:
             ),
             prodia_poll_interval=_number(
                 env, "PRODIA_POLL_INTERVAL", cls.prodia_poll_interval, low=0.01, high=30, integer=False
+            ),
+            prodia_max_polls_per_second=_number(
+                env, "PRODIA_MAX_POLLS_PER_SECOND", cls.prodia_max_polls_per_second, low=1, high=10_000, integer=False
             ),
             max_image_bytes=int(
                 _number(env, "MAX_IMAGE_BYTES", cls.max_image_bytes, low=1024, high=100 * 1024 * 1024, integer=True)

@@ -156,3 +156,18 @@ def test_bot_phases_report_structure():
     assert "bot CPU per job, simcord excluded (ms, sampled estimate)" in names
     assert "INFO" in table(report)
     assert "peak RSS of the bot process (MB)" in names
+
+
+async def test_poll_rate_spaces_polls_across_jobs_in_order(monkeypatch):
+    import bot.prodia.polling as polling
+
+    waits: list[float] = []
+
+    async def record(delay: float) -> None:
+        waits.append(delay)
+
+    monkeypatch.setattr(polling.asyncio, "sleep", record)
+    rate = polling.PollRate(per_second=10)
+    for _ in range(5):
+        await rate.turn()
+    assert waits == pytest.approx([0.1, 0.2, 0.3, 0.4], abs=0.01)  # the first poll goes at once

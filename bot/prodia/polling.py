@@ -8,8 +8,10 @@ when a job runs longer than anything it has seen. `python -m bench` compares the
 
 from __future__ import annotations
 
+import asyncio
 import random
 import statistics
+import time
 from collections import deque
 
 
@@ -97,3 +99,20 @@ class LearnedPolling(PollPolicy):
         if duration < 0:
             return
         self._durations.setdefault(model, deque(maxlen=self.window)).append(duration)
+
+
+class PollRate:
+    """A ceiling on polls per second across every job of the process: under a flood of long jobs the
+    bot spaces polls out instead of spending its event loop on them. Each poll reserves the next free
+    slot, so waiting polls go in the order they asked."""
+
+    def __init__(self, per_second: float) -> None:
+        self.spacing = 1.0 / per_second
+        self._next = 0.0
+
+    async def turn(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.spacing
+        if slot > now:
+            await asyncio.sleep(slot - now)

@@ -13,7 +13,7 @@ from ..catalog import PreparedJob
 from ..config import Settings
 from ..errors import BadResponse, JobFailed
 from .base import ProdiaClient, Progress, ProgressCallback
-from .polling import LearnedPolling, PollPolicy
+from .polling import LearnedPolling, PollPolicy, PollRate
 
 # The Retry-After of the last successful answer read in this task (the poll loop sets a holder).
 _retry_after: contextvars.ContextVar[list[float | None] | None] = contextvars.ContextVar("retry_after", default=None)
@@ -27,6 +27,7 @@ class ProdiaV1(ProdiaClient):
     ) -> None:
         super().__init__(session, settings)
         self.poll_policy = poll_policy or LearnedPolling(settings.prodia_poll_interval)
+        self.poll_rate = PollRate(settings.prodia_max_polls_per_second)
 
     def _auth_headers(self) -> dict[str, str]:
         return {"X-Prodia-Key": self._key}
@@ -100,6 +101,7 @@ class ProdiaV1(ProdiaClient):
             if retry_after[0] is not None:
                 wait = max(wait, retry_after[0])
             await asyncio.sleep(wait)
+            await self.poll_rate.turn()
             sent_at = time.monotonic() - started
             token = _retry_after.set(retry_after)
             try:
