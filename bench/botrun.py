@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import logging
@@ -226,11 +227,22 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
     in_flight = env.bot.queue.running + env.bot.queue.waiting + direct_running
     before = set(ARRIVED)
     polls_at_fill = await _server_polls(args.server)
+    gc_pauses: list[tuple[int, float]] = []  # (generation, ms): are the slow acks garbage collections?
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
+
+    gc.callbacks.append(on_gc)
     measure_started = time.perf_counter()
     for index in range(args.jobs, args.jobs + args.measure):
         await asyncio.sleep(args.gap)  # let whatever of the in-flight jobs is due run between interactions
         await _slash(users[index % len(users)], channel, index, None)
     window = time.perf_counter() - measure_started
+    gc.callbacks.remove(on_gc)
     polls = await _server_polls(args.server)
     await asyncio.sleep(0.5)
     items = _interactions(log)
@@ -265,6 +277,9 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
         "ack_ms_p50": round(_quantile(latencies, 0.5), 3) if latencies else None,
         "ack_ms_p99": round(_quantile(latencies, 0.99), 3) if latencies else None,
         "ack_ms_max": round(max(latencies), 3) if latencies else None,
+        "gc_collections": {gen: sum(1 for g, _ in gc_pauses if g == gen) for gen in (0, 1, 2)},
+        "gc_pause_ms_max": round(max((ms for _, ms in gc_pauses), default=0.0), 3),
+        "gc_gen2_pause_ms": [round(ms, 1) for g, ms in gc_pauses if g == 2],
     }
 
 
