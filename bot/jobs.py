@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import time
@@ -14,6 +15,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .errors import ImagineError
+from .store import GuildSettings, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 
 class QueueFull(ImagineError):
@@ -57,6 +61,21 @@ def find_blocked(prompt: str, blocked: tuple[str, ...]) -> str | None:
         if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, re.IGNORECASE):
             return word
     return None
+
+
+async def check_guild_limits(store: Store, guild_id: int, settings: GuildSettings, prompt: str) -> None:
+    """Raise BlockedWord or DailyCap if the guild's own limits refuse this prompt now (a store that
+    cannot count does not block: logged, and the image goes ahead)."""
+    if word := find_blocked(prompt, settings.blocked_words):
+        raise BlockedWord("blocked word", word=word)
+    if settings.daily_cap:
+        try:
+            made = await store.count_images_since(guild_id, start_of_day(time.time()))
+        except StoreError:
+            log.exception("Could not count today's images of guild %s; not capping", guild_id)
+            return
+        if made >= settings.daily_cap:
+            raise DailyCap("daily cap", limit=settings.daily_cap)
 
 
 def start_of_day(now: float) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,7 +13,7 @@ from discord.ext import commands
 
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Reply, run_job
 from bot.errors import ImagineError
-from bot.jobs import BlockedWord, DailyCap, find_blocked, start_of_day
+from bot.jobs import check_guild_limits
 from bot.messages import error_text
 from bot.model_lists import SAMPLERS
 from bot.request import ASPECT_RATIOS, CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
@@ -38,20 +37,6 @@ def merge_defaults(defaults: GuildSettings, **given: Any) -> GenerationRequest:
     values = {name: getattr(defaults, name) for name in DEFAULT_FIELDS if getattr(defaults, name) is not None}
     values.update({name: value for name, value in given.items() if value is not None})
     return GenerationRequest(**values)
-
-
-async def check_guild_limits(bot: ImagineBot, guild_id: int, settings: GuildSettings, prompt: str) -> None:
-    """Raise BlockedWord or DailyCap if the guild's own limits refuse this prompt now."""
-    if word := find_blocked(prompt, settings.blocked_words):
-        raise BlockedWord("blocked word", word=word)
-    if settings.daily_cap:
-        try:
-            made = await bot.store.count_images_since(guild_id, start_of_day(time.time()))
-        except StoreError:
-            log.exception("Could not count today's images of guild %s; not capping", guild_id)
-            return
-        if made >= settings.daily_cap:
-            raise DailyCap("daily cap", limit=settings.daily_cap)
 
 
 async def model_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -106,7 +91,7 @@ class Imagine(commands.Cog):
             self.bot.queue.check_room()
             if interaction.guild_id:
                 defaults = await self._guild_settings(interaction.guild_id)
-                await self._bounded(check_guild_limits(self.bot, interaction.guild_id, defaults, request.prompt))
+                await self._bounded(check_guild_limits(self.bot.store, interaction.guild_id, defaults, request.prompt))
             release = self.bot.user_limits.admit(interaction.user.id)
         except ImagineError as exc:
             await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
@@ -164,6 +149,21 @@ class Imagine(commands.Cog):
             started_at=interaction.created_at.timestamp(),
             upload_limit=getattr(interaction, "filesize_limit", DEFAULT_UPLOAD_LIMIT),
         )
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Whatever escaped: the reply still ends in a sentence, never in "thinking" (and never answered twice)."""
+        original = getattr(error, "original", error)
+        log.error("/imagine failed", exc_info=original)
+        message = error_text(original, interaction.locale.value)
+        try:
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=message, embed=None, attachments=[])
+            else:
+                await interaction.response.send_message(message, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("Could not tell the user about the failure either")
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -10,12 +10,12 @@ from discord.ext import commands
 
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Reply, run_job
 from bot.errors import ImagineError
+from bot.jobs import check_guild_limits
 from bot.messages import text
 from bot.render import REROLL_EMOJI
 from bot.request import GenerationRequest, random_seed
 from bot.resume import journal_job
 from bot.store import StoreError
-from cogs.imagine import check_guild_limits
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -46,7 +46,7 @@ class Reroll(commands.Cog):
         try:
             if payload.guild_id:
                 settings = await self.bot.store.guild_settings(payload.guild_id)
-                await check_guild_limits(self.bot, payload.guild_id, settings, record.request["prompt"])
+                await check_guild_limits(self.bot.store, payload.guild_id, settings, record.request["prompt"])
             release = self.bot.user_limits.admit(payload.user_id)
         except (ImagineError, StoreError) as exc:
             log.info("Reroll by %s refused: %r", payload.user_id, exc)

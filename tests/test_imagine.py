@@ -155,3 +155,11 @@ async def test_an_image_over_the_upload_limit_is_re_encoded_to_fit(world, prodia
     assert len(data) <= 4_000
     assert Image.open(__import__("io").BytesIO(data)).format == "JPEG"
     assert result.response.embeds[0].image.url == f"attachment://{attachment.filename}"
+
+
+async def test_an_unexpected_failure_still_ends_in_a_sentence(world, prodia, api):
+    # Discord refusing the bot's read of its own reply: nothing the flow handles on purpose.
+    world.env.inject_error("GET", "/webhooks/*/messages/@original", status=403, code=50001, message="Missing Access")
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert result.response.content == "Something went wrong on the bot's side. Please try again in a moment."
+    assert [type(getattr(e, "original", e)).__name__ for e in world.env.errors] == ["Forbidden"]
