@@ -26,12 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import discord
 import simcord
+from discord import app_commands
 from discord.state import ConnectionState
 
 from bot import Settings, create_bot
 
 ARRIVED: dict[int, float] = {}
+STAGES: dict[str, dict[int, float]] = {"tree": {}, "defer": {}}  # interaction id -> perf_counter at each stage
 ADVANCE_SETTLE = 0.5
 
 
@@ -43,6 +46,23 @@ def _instrument_dispatch() -> None:
         return original(self, data)
 
     ConnectionState.parse_interaction_create = parse_interaction_create  # type: ignore[method-assign]
+
+    # Where the time between arrival and the defer request goes: the command tree's task starting, and /imagine
+    # calling defer() (after its checks).
+    tree_call = app_commands.CommandTree._call
+
+    async def _call(self, interaction):  # type: ignore[no-untyped-def]
+        STAGES["tree"].setdefault(interaction.id, time.perf_counter())
+        return await tree_call(self, interaction)
+
+    app_commands.CommandTree._call = _call  # type: ignore[method-assign]
+    defer = discord.InteractionResponse.defer
+
+    async def timed_defer(self, **kwargs):  # type: ignore[no-untyped-def]
+        STAGES["defer"].setdefault(self._parent.id, time.perf_counter())
+        return await defer(self, **kwargs)
+
+    discord.InteractionResponse.defer = timed_defer  # type: ignore[method-assign]
 
 
 class TimedLog(list):
@@ -222,6 +242,12 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
         for index in range(args.jobs):
             await _slash(users[index % len(users)], channel, index, None)
     fill_seconds = time.perf_counter() - started
+    if args.refuse_timed_jobs:
+        # From here on the server refuses new jobs (400, which the bot does not retry): each timed interaction
+        # runs /imagine through its defer as usual, then its job ends at submit with the bot's error reply.
+        # The load stays the fill's jobs instead of growing by one parked bot job per timed interaction, each
+        # of which simcord's settlement would rescan on every later interaction.
+        await _refuse_new_jobs(args.server)
     direct_running = sum(not t.done() for t in fill_tasks)
     tracked = sum(t in env._work.tasks for t in fill_tasks)  # simcord's task registry (internal): expect 0
     in_flight = env.bot.queue.running + env.bot.queue.waiting + direct_running
@@ -247,10 +273,17 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
     await asyncio.sleep(0.5)
     items = _interactions(log)
     latencies, missing = [], 0
+    stage_ms: dict[str, list[float]] = {"to_tree": [], "tree_to_defer_call": [], "defer_call_to_request": []}
     for item in items.values():
-        if item.get("id") in ARRIVED and item["id"] not in before:
+        ident = item.get("id")
+        if ident in ARRIVED and ident not in before:
             if "defer_real" in item:
-                latencies.append((item["defer_real"] - ARRIVED[item["id"]]) * 1000)
+                latencies.append((item["defer_real"] - ARRIVED[ident]) * 1000)
+                tree, deferred = STAGES["tree"].get(ident), STAGES["defer"].get(ident)
+                if tree is not None and deferred is not None:
+                    stage_ms["to_tree"].append((tree - ARRIVED[ident]) * 1000)
+                    stage_ms["tree_to_defer_call"].append((deferred - tree) * 1000)
+                    stage_ms["defer_call_to_request"].append((item["defer_real"] - deferred) * 1000)
             else:
                 missing += 1
     failed = [t for t in fill_tasks if t.done()]
@@ -261,6 +294,7 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
     return {
         "phase": "ack",
         "fill": args.fill,
+        "timed_jobs_refused": args.refuse_timed_jobs,
         "measure_seconds": round(window, 2),
         "polls_during_measurement": during,
         "polls_per_second_during_measurement": None if during is None else round(during / window, 1),
@@ -277,10 +311,30 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
         "ack_ms_p50": round(_quantile(latencies, 0.5), 3) if latencies else None,
         "ack_ms_p99": round(_quantile(latencies, 0.99), 3) if latencies else None,
         "ack_ms_max": round(max(latencies), 3) if latencies else None,
+        "stages_ms": {
+            name: {"p50": round(_quantile(v, 0.5), 3), "p99": round(_quantile(v, 0.99), 3), "max": round(max(v), 3)}
+            for name, v in stage_ms.items()
+            if v
+        },
+        "ack_ms_p90_by_quarter": _p90_by_quarter(ARRIVED, before, items),
         "gc_collections": {gen: sum(1 for g, _ in gc_pauses if g == gen) for gen in (0, 1, 2)},
         "gc_pause_ms_max": round(max((ms for _, ms in gc_pauses), default=0.0), 3),
         "gc_gen2_pause_ms": [round(ms, 1) for g, ms in gc_pauses if g == 2],
     }
+
+
+def _p90_by_quarter(arrived: dict[int, float], before: set[int], items: dict[str, dict]) -> list[float]:
+    """The acknowledgement p90 in each quarter of the timed interactions, in arrival order: flat if the
+    latency does not depend on how long the run has gone on (it grew when simcord's tracked work did)."""
+    timed = sorted(
+        (arrived[item["id"]], (item["defer_real"] - arrived[item["id"]]) * 1000)
+        for item in items.values()
+        if item.get("id") in arrived and item["id"] not in before and "defer_real" in item
+    )
+    size = len(timed) // 4
+    if not size:
+        return []
+    return [round(_quantile([ms for _, ms in timed[i * size : (i + 1) * size]], 0.9), 3) for i in range(4)]
 
 
 def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[no-untyped-def]
@@ -296,6 +350,15 @@ def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[n
         job = bot.catalog.prepare(GenerationRequest(prompt=f"in flight {index}", seed=90000 + index))
         tasks.append(loop.create_task(bot.prodia.generate(job, progress)))
     return tasks
+
+
+async def _refuse_new_jobs(server: str) -> None:
+    import aiohttp
+
+    fault = {"kind": "status", "status": 400, "times": None, "path": "*/generate", "message": "bench: no new jobs"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(server + "/_control/faults", json=fault) as resp:
+            resp.raise_for_status()
 
 
 async def _wait_submitted(server: str, count: int) -> None:
@@ -429,6 +492,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--measure", type=int, default=200, help="ack: interactions timed after the fill")
     parser.add_argument(
         "--fill", choices=["direct", "slash"], default="direct", help="ack: how the in-flight jobs are started"
+    )
+    parser.add_argument(
+        "--refuse-timed-jobs", action="store_true", help="ack: the server refuses the timed interactions' jobs"
     )
     parser.add_argument("--gap", type=float, default=0.01, help="ack: real seconds between timed interactions")
     parser.add_argument("--users", type=int, default=20)

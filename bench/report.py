@@ -50,7 +50,7 @@ def targets(report: dict) -> list[dict]:
         p99 = ack["ack_ms_p99"]
         enough = ack["in_flight_before_measuring"] >= report["config"]["ack_in_flight"] * 0.99
         untracked = ack.get("direct_jobs_tracked_by_simcord") == 0
-        polled = bool(ack.get("polls_during_measurement"))
+        polled = bool(ack.get("polls_during_measurement")) and ack.get("direct_jobs_ended_early") == 0
         rows.append(
             _target(
                 f"ack p99 with {ack['in_flight_before_measuring']} jobs in flight, polling (ms)",
@@ -60,6 +60,18 @@ def targets(report: dict) -> list[dict]:
                 f"in-flight jobs started outside simcord on the bot's loop/session/client; "
                 f"{ack.get('polls_per_second_during_measurement')} polls/s at the server during the window; "
                 f"p50 {ack['ack_ms_p50']} ms",
+            )
+        )
+    kept = report.get("ack_timed_jobs_kept")
+    if kept:
+        rows.append(
+            _target(
+                "(context) ack p99, the timed interactions' own jobs kept in flight too (ms)",
+                kept["ack_ms_p99"],
+                "not a target",
+                None,
+                f"p90 by quarter of the window {kept.get('ack_ms_p90_by_quarter')} ms: grows as simcord's "
+                f"settlement rescans the parked jobs; p50 {kept['ack_ms_p50']} ms",
             )
         )
     old = report.get("ack_via_simcord")
@@ -184,6 +196,16 @@ def table(report: dict) -> str:
             f"(started outside simcord, {ack.get('polls_per_second_during_measurement')} polls/s): "
             f"mean {ack['ack_ms_mean']} ms, p50 {ack['ack_ms_p50']} ms, p99 {ack['ack_ms_p99']} ms, "
             f"max {ack['ack_ms_max']} ms"
+        )
+        stages = ack.get("stages_ms") or {}
+        if stages:
+            lines.append("  p99 by stage: " + ", ".join(f"{name} {v['p99']} ms" for name, v in stages.items()))
+    kept = report.get("ack_timed_jobs_kept")
+    if kept:
+        lines.append(
+            f"ack (context, timed interactions' jobs kept, {kept['running_at_prodia']} at Prodia by the end): "
+            f"mean {kept['ack_ms_mean']} ms, p50 {kept['ack_ms_p50']} ms, p99 {kept['ack_ms_p99']} ms, "
+            f"max {kept['ack_ms_max']} ms, p90 by quarter {kept.get('ack_ms_p90_by_quarter')}"
         )
     old = report.get("ack_via_simcord")
     if old:

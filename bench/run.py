@@ -73,8 +73,14 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "aiohttp session, ProdiaV1 client and LearnedPolling (cold: no history, so it polls every 250 ms); "
             "simcord does not track them (direct_jobs_tracked_by_simcord), their sleeps are real timers and they "
             "poll the server throughout the window (polls_during_measurement, from the server's /_control/jobs). "
-            "Included: the bot's loop serving those polls, discord.py's parsing, the bot's /imagine up to the "
-            "defer, and simcord's settlement over the measured interactions' own (up to 200) bot-owned jobs. "
+            "Included: the bot's loop serving those polls, discord.py's parsing and the bot's /imagine up to the "
+            "defer. Once the fill is in, the server refuses new jobs (400, not retried), so each timed "
+            "interaction's own job ends at submit with the bot's error reply and the load stays the 500. "
+            "stages_ms splits each ack: arrival to the command tree's task starting, tree to /imagine calling "
+            "defer(), defer() to the request. 'ack_timed_jobs_kept' (context): the same with the timed "
+            "interactions' jobs accepted; they park on virtual timers (no clock driving) as bot-owned tasks, "
+            "which simcord's settlement rescans on every later interaction, so its latency grows with the "
+            "window (ack_ms_p90_by_quarter) and measures simcord's bookkeeping more than the bot. "
             "'ack_via_simcord' (context only): the in-flight jobs are /imagine interactions through simcord, so "
             "simcord's settlement scans all of them on every later interaction; their poll sleeps are virtual "
             "timers and, with no clock driving, never fire, so they do not poll at all; only ack_context_measure "
@@ -98,9 +104,10 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                 delivery.run(url, config["delivery_jobs"], config["delivery_spread"], SEED)
             )
     if "ack" in phases:
-        for key, fill, measure in (
-            ("ack", "direct", config["ack_measure"]),
-            ("ack_via_simcord", "slash", config["ack_context_measure"]),
+        for key, fill, measure, refuse in (
+            ("ack", "direct", config["ack_measure"], True),
+            ("ack_timed_jobs_kept", "direct", config["ack_measure"], False),
+            ("ack_via_simcord", "slash", config["ack_context_measure"], False),
         ):
             log(f"{key}: {config['ack_in_flight']} jobs in flight ({fill}) ...")
             with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
@@ -119,6 +126,7 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                     "20",
                     "--settle-timeout",
                     "0.005",
+                    *(["--refuse-timed-jobs"] if refuse else []),
                 )
     if "capacity" in phases:
         log(f"capacity: {config['capacity_jobs']} jobs ...")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -83,6 +84,10 @@ class ImagineMixin:
             await self._load_cached_models()
             if self.settings.model_refresh_interval > 0:
                 self._refresher = asyncio.create_task(self._refresh_models_forever())
+        # What exists now (modules, catalog, session) lives as long as the process: keep it out of the
+        # collector's full passes, which otherwise rescan it all and stall the loop (~100 ms with hundreds
+        # of jobs in flight).
+        gc.freeze()
 
     async def _load_cached_models(self) -> None:
         try:

@@ -113,7 +113,10 @@ class Imagine(commands.Cog):
     @staticmethod
     async def _bounded(work: Awaitable[T]) -> T | None:
         try:
-            return await asyncio.wait_for(work, PRE_DEFER_BUDGET)
+            # asyncio.timeout, not wait_for: the check runs in this task, so a cache hit costs no loop turn
+            # (wait_for wraps it in a new task, two turns of a loop that may be busy with hundreds of jobs).
+            async with asyncio.timeout(PRE_DEFER_BUDGET):
+                return await work
         except TimeoutError:
             log.warning("A pre-defer check took over %.1f s; skipped", PRE_DEFER_BUDGET)
             return None
