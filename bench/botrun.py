@@ -108,19 +108,28 @@ async def _slash(user, channel, index: int, model: str | None) -> None:  # type:
 
 class Clock:
     """Keeps simcord's virtual clock in step with the real one: the bot's sleeps (polls, edit throttling)
-    then end after the real time they asked for, and the job durations at the server are real time too."""
+    then end after the real time they asked for, and the job durations at the server are real time too.
+    An advance that times out (the bot was busy) leaves the virtual clock behind; the next one makes up the
+    difference, so the two clocks do not drift apart."""
 
     def __init__(self, env) -> None:  # type: ignore[no-untyped-def]
         self.env = env
-        self.last = time.perf_counter()
+        self.real_start = time.perf_counter()
+        self.virtual_start = env.now().timestamp()
+
+    def behind(self) -> float:
+        """Seconds the virtual clock is behind the real one."""
+        real = time.perf_counter() - self.real_start
+        return real - (self.env.now().timestamp() - self.virtual_start)
 
     async def catch_up(self) -> None:
-        now = time.perf_counter()
-        step, self.last = now - self.last, now
+        step = self.behind()
+        if step <= 0:
+            return
         quick = self.env.settle_timeout
         self.env.settle_timeout = ADVANCE_SETTLE  # firing many due timers takes several settle turns
         try:
-            await self.env.advance_time(max(step, 0.0))
+            await self.env.advance_time(step)
         except TimeoutError:
             pass  # busy: the time up to where the bot got is committed; the rest follows next time
         finally:
@@ -389,9 +398,11 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     peak_in_flight = 0
     clock = Clock(env)
+    lag = 0.0  # the most the virtual clock fell behind the real one (after a catch-up)
     for index in range(args.jobs):
         await _slash(users[index % len(users)], channel, index, models[index % len(models)])
         await clock.catch_up()
+        lag = max(lag, clock.behind())
         if args.verbose and index % 50 == 0:
             print(f"issued {index} at {time.perf_counter() - wall0:.1f}s", file=sys.stderr, flush=True)
         peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
@@ -402,10 +413,8 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         ended = sum(1 for item in items.values() if item["edits"] and item["edits"][-1]["final"])
         failed = sum(1 for item in items.values() if item["edits"] and not item["edits"][-1]["final"])
         peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
-        if ended >= args.jobs or (
-            env.bot.queue.running == 0 and env.bot.queue.waiting == 0 and len(items) >= args.jobs
-        ):
-            break
+        if ended >= args.jobs or (not env.bot.running_jobs and len(items) >= args.jobs):
+            break  # every job's delivery has ended (a queue slot is freed before the final edit)
         if args.verbose:
             print(
                 f"{time.perf_counter() - wall0:.1f}s ended={ended} failed={failed} items={len(items)} "
@@ -414,6 +423,7 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
                 flush=True,
             )
         await clock.run_for(0.1 if not args.verbose else 1.0)
+        lag = max(lag, clock.behind())
     await clock.run_for(0.3)  # the reroll reaction and the store write after the final edit
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
@@ -435,6 +445,7 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_before_jobs_mb": round(rss_before / 1024, 1),
         "edits": edit_stats([item for item in items.values() if item["edits"]]),
+        "virtual_clock_max_lag_s": round(lag, 3),
         "last_content_of_undelivered": [
             (item["edits"][-1]["content"] or "")[:80]
             for item in items.values()

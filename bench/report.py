@@ -133,25 +133,34 @@ def targets(report: dict) -> list[dict]:
     edits = report.get("edits")
     if edits:
         e = edits["edits"]
-        gap_p = e["min_gap_progress_real_s"]
-        gap_a = e["min_gap_any_real_s"]
+        # The bot paces edits by time.monotonic, which simcord makes virtual; the harness steps that clock
+        # after the real one, and a step after a busy spell fires several seconds of the bot's timers at once,
+        # so real gaps measure the stepping. In production the bot's clock is the real one.
+        gap_p = e["min_gap_progress_virtual_s"]
+        gap_a = e["min_gap_any_virtual_s"]
+        context = (
+            f"on the bot's own clock (time.monotonic, virtual under simcord); real-clock minimum "
+            f"{e['min_gap_progress_real_s']} / {e['min_gap_any_real_s']} s, virtual clock up to "
+            f"{edits.get('virtual_clock_max_lag_s')} s behind the real one"
+        )
         rows.append(
             _target(
-                "min gap between two progress edits of one message (s, real)",
+                "min gap between two progress edits of one message (s)",
                 gap_p,
                 ">= 2",
                 None if gap_p is None else gap_p >= 2.0 - 0.01,
-                "None = not measured: no message had two progress edits",
+                context if gap_p is not None else "None = not measured: no message had two progress edits",
             )
         )
         rows.append(
             _target(
-                "min gap between any two edits of one message, result edit included (s, real)",
+                "min gap between any two edits of one message, result edit included (s)",
                 gap_a,
                 ">= 2",
                 None if gap_a is None else gap_a >= 2.0 - 0.01,
-                f"{e['gaps_under_2s_any_real']} of {e['gaps_counted_any']} gaps under 2 s"
-                + ("; None = not measured: no message had two edits" if gap_a is None else ""),
+                f"{e['gaps_counted_any']} gaps; " + context
+                if gap_a is not None
+                else "None = not measured: no message had two edits",
             )
         )
         rows.append(
@@ -235,8 +244,9 @@ def table(report: dict) -> str:
         e = edits["edits"]
         lines.append(
             f"edits ({edits['jobs']} jobs, 1-6 s): {e['progress_edits_per_job']} progress edits/job "
-            f"(+1 result edit), min gap progress {e['min_gap_progress_real_s']} s, "
-            f"incl. result {e['min_gap_any_real_s']} s (real clock)"
+            f"(+1 result edit), min gap progress {e['min_gap_progress_virtual_s']} s, "
+            f"incl. result {e['min_gap_any_virtual_s']} s (the bot's clock; real clock "
+            f"{e['min_gap_progress_real_s']} / {e['min_gap_any_real_s']} s)"
         )
     lines.append("")
     for row in report["targets"]:
