@@ -86,7 +86,8 @@ class ImagineMixin:
                 self._refresher = asyncio.create_task(self._refresh_models_forever())
         # What exists now (modules, catalog, session) lives as long as the process: keep it out of the
         # collector's full passes, which otherwise rescan it all and stall the loop (~100 ms with hundreds
-        # of jobs in flight).
+        # of jobs in flight). Collect first, so no garbage is frozen with it.
+        gc.collect()
         gc.freeze()
 
     async def _load_cached_models(self) -> None:

@@ -158,3 +158,80 @@ async def test_a_bad_key_is_logged_for_the_owner(world, prodia, api, caplog):
     await world.alice.slash(world.channel, "imagine", prompt="a fox")
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("check PRODIA_API_KEY" in message for message in errors)
+
+
+class TestSlowDatabase:
+    """The guild's limits need the database before the defer. A database that hangs must not cost the
+    interaction (Discord drops it after 3 s): the check gives up after a second and the image goes ahead."""
+
+    @pytest.fixture
+    async def database_url(self):
+        from tests.conftest import _postgres_schema
+
+        async with _postgres_schema() as url:
+            yield url
+
+    @pytest.fixture
+    async def pg_store(self, database_url):
+        from bot.store import open_store
+
+        store = await open_store(database_url)  # creates the tables
+        yield store
+        await store.close()
+
+    @pytest.fixture
+    async def locked_jobs(self, database_url, pg_store):
+        """Another client holding the jobs table (what the daily-cap count and the job's journal read and
+        write); `await locked_jobs()` lets go."""
+        import asyncpg
+
+        locker = await asyncpg.connect(database_url)
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        held = [True]
+
+        async def release() -> None:
+            if held.pop():
+                await lock.rollback()
+            held.append(False)
+
+        yield release
+        await release()
+        await locker.close()
+
+    async def test_the_pre_defer_check_gives_up_on_a_hanging_database(self, pg_store, locked_jobs, caplog):
+        import asyncio
+
+        from bot.jobs import check_guild_limits
+        from bot.store import GuildSettings
+        from cogs.imagine import PRE_DEFER_BUDGET, Imagine
+
+        capped = GuildSettings(daily_cap=5)
+        async with asyncio.timeout(PRE_DEFER_BUDGET + 5):  # a hang fails the test instead of stalling it
+            outcome = await Imagine._bounded(check_guild_limits(pg_store, 42, capped, "a fox"))
+        assert outcome is None
+        assert any("pre-defer check took over" in r.getMessage() for r in caplog.records)
+        # The store still works once the lock is gone (the abandoned query left nothing behind).
+        await locked_jobs()
+        assert await pg_store.count_images_since(42, 0) == 0
+
+    @pytest.mark.parametrize("api", ["v1"])
+    async def test_a_locked_database_delays_the_image_but_loses_nothing(self, world, prodia, api, locked_jobs):
+        """Under simcord the 1 s budget is a virtual timer that does not fire while the bot waits on the
+        database (the test above covers it on the real clock); here the lock ends after 2 real seconds."""
+        import asyncio
+
+        await world.admin.slash(world.channel, "settings set", daily_cap=5)  # so /imagine counts today's jobs
+
+        async def release_later() -> None:
+            await asyncio.sleep(2.0)
+            await locked_jobs()
+
+        releaser = asyncio.create_task(release_later())
+        result = await world.alice.slash(world.channel, "imagine", prompt="patient fox")
+        await releaser
+        callbacks = [r for r in world.env.http_requests if r.path.endswith("/callback")]
+        assert callbacks[-1].json["type"] == 5  # deferred publicly, not refused
+        assert result.response.embeds[0].title == "patient fox"
+        assert len(prodia.jobs) == 1
