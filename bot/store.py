@@ -321,13 +321,26 @@ class SQLiteStore(Store):
         db.row_factory = sqlite3.Row
         store = cls(db, cache_ttl=cache_ttl)
         try:
-            # busy_timeout first: switching to WAL must wait for other processes too.
-            for pragma in ("busy_timeout = 5000", "journal_mode = WAL", "foreign_keys = ON"):
-                await store._query(f"PRAGMA {pragma}")
+            await store._query("PRAGMA busy_timeout = 5000")
+            await store._switch_to_wal()
+            await store._query("PRAGMA foreign_keys = ON")
         except BaseException:
             await db.close()
             raise
         return store
+
+    async def _switch_to_wal(self, attempts: int = 50) -> None:
+        """WAL lets other processes read while this one writes. Switching to it can answer "database is
+        locked" at once, without waiting out busy_timeout, while another process opens the same new file:
+        try again for a few seconds."""
+        for attempt in range(attempts):
+            try:
+                await self._query("PRAGMA journal_mode = WAL")
+                return
+            except StoreError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         await self._db.close()
