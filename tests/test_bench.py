@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 
 import pytest
 from aiohttp import web
@@ -52,6 +53,35 @@ def test_a_single_observation_is_used_with_a_wide_margin():
     policy = LearnedPolling(0.25)
     policy.observe(MODEL, 10.0)
     assert 7.5 < policy.delay(MODEL, 0.0, "submitted") < 9.0
+
+
+def test_without_history_a_job_younger_than_a_running_one_polls_less():
+    policy = LearnedPolling(0.25, max_interval=2.0, jitter=0)
+    policy.running(MODEL, 4.0)  # another job of the model is still unfinished after 4 s
+    assert policy.delay(MODEL, 0.0, "submitted") == 2.0  # towards 0.75 x 4 s, 2 s at most at a time
+    assert policy.delay(MODEL, 2.0, "queued") == pytest.approx(1.0)
+    assert policy.delay(MODEL, 2.9, "queued") == pytest.approx(0.29)  # near that age: the usual cold schedule
+    assert policy.delay("other-model", 0.0, "submitted") == 0.25  # per model
+    policy.observe(MODEL, 5.0)  # once a job finished, its duration answers instead
+    policy.running(MODEL, 60.0)
+    assert 4.0 < policy.delay(MODEL, 0.0, "submitted") < 5.0
+
+
+def test_a_job_that_never_finishes_costs_later_jobs_at_most_the_cap():
+    policy = LearnedPolling(0.25, max_interval=2.0, jitter=0)
+    policy.running(MODEL, 3600.0)  # stuck
+    assert max(policy.delay(MODEL, t, "queued") for t in (0, 0.5, 1, 5, 30)) == 2.0
+
+
+def test_with_many_observations_the_window_starts_half_a_deviation_below_the_shortest():
+    policy = LearnedPolling(0.25, jitter=0)
+    durations = [5.4 + 0.06 * i for i in range(21)]  # 5.4 .. 6.6 s
+    for duration in durations:
+        policy.observe(MODEL, duration)
+    start, end = policy.expected(MODEL)
+    deviation = statistics.pstdev(durations[-20:])
+    assert start == pytest.approx(min(durations[-20:]) - 0.5 * deviation)
+    assert end == pytest.approx(max(durations[-20:]) + 0.5 * deviation)
 
 
 async def test_v1_wait_honours_retry_after_on_a_poll_answer(tmp_path):

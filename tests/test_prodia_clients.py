@@ -23,6 +23,7 @@ from bot.errors import (
 )
 from bot.local_prodia import Fault, LocalProdia
 from bot.prodia import ProdiaV1, ProdiaV2, Progress, create_client
+from bot.prodia.polling import PollPolicy
 from bot.request import GenerationRequest
 
 KEY = "canary-key-3f9a1c"
@@ -106,6 +107,37 @@ async def test_v1_polls_through_every_status(session):
     assert states == ["submitted", "queued", "generating", "downloading"]
     assert all(step.job_id == result.job_id for step in seen)
     assert server.jobs[result.job_id].polls >= 3
+
+
+async def test_v1_tells_its_poll_policy_what_each_answer_showed(session):
+    """The policy learns from the wire: "still running at t" after each unfinished answer, the duration once done."""
+
+    class Recording(PollPolicy):
+        def __init__(self) -> None:
+            super().__init__(0.05)
+            self.calls: list[tuple[str, str, float]] = []
+
+        def running(self, model: str, elapsed: float) -> None:
+            self.calls.append(("running", model, elapsed))
+
+        def observe(self, model: str, duration: float) -> None:
+            self.calls.append(("observe", model, duration))
+
+    policy = Recording()
+    async with LocalProdia(image_scale=0.125, job_duration=0.4) as server:
+        client = ProdiaV1(session, settings_for(server, "v1"), poll_policy=policy)
+        job = prepare("v1")
+        result = await client.generate(job, _ignore)
+        polls = server.jobs[result.job_id].polls
+    kinds = [kind for kind, _, _ in policy.calls]
+    assert kinds == ["running"] * (polls - 1) + ["observe"]
+    assert {model for _, model, _ in policy.calls} == {job.model.name}
+    times = [t for _, _, t in policy.calls]
+    assert times == sorted(times) and times[-2] < 0.4 <= times[-1] + 0.1
+
+
+async def _ignore(_step: Progress) -> None:
+    return None
 
 
 async def test_v1_resumes_a_submitted_job_without_resubmitting(prodia, session):

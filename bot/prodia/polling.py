@@ -27,6 +27,9 @@ class PollPolicy:
     def observe(self, model: str, duration: float) -> None:
         """Learn how long a job of `model` took; a fixed interval has nothing to learn."""
 
+    def running(self, model: str, elapsed: float) -> None:
+        """Learn that a job of `model` was still unfinished `elapsed` seconds after its submit."""
+
 
 class LearnedPolling(PollPolicy):
     """Poll little while a job cannot be done yet, densely when it is likely to finish.
@@ -38,9 +41,12 @@ class LearnedPolling(PollPolicy):
     - after `end` the job runs long: the interval grows with the overrun (a quarter of it), from
       `dense` up to `max_interval`, so a stuck job costs a logarithmic number of polls.
 
-    The margin is max(`dense`, `spread` x the standard deviation); with a single observation the
-    deviation is taken as 15 % of it. Without history it polls every `interval` for the first
-    seconds, then every tenth of the elapsed time, up to `max_interval`.
+    The margin is max(`dense`, `spread` x the standard deviation); with a single observation it is
+    15 % of it. Without history it polls every `interval` for the first
+    seconds, then every tenth of the elapsed time, up to `max_interval`; but while another job of
+    the model is known to have run for L seconds unfinished, a job younger than `floor` x L sleeps
+    towards that age, `max_interval` at most at a time (jobs of one model started later rarely
+    finish much sooner, and the cap bounds the cost when one does).
     A Retry-After from the server is honoured by the caller (ProdiaV1.wait) on top of this delay.
     """
 
@@ -51,9 +57,10 @@ class LearnedPolling(PollPolicy):
         dense: float | None = None,
         max_interval: float = 2.0,
         window: int = 20,
-        spread: float = 1.0,
+        spread: float = 0.5,
         max_sleep: float = 60.0,
         jitter: float = 0.2,
+        floor: float = 0.75,
     ) -> None:
         super().__init__(interval)
         self.dense = min(interval, 0.15) if dense is None else dense
@@ -62,7 +69,9 @@ class LearnedPolling(PollPolicy):
         self.max_sleep = max_sleep
         self.jitter = jitter  # +- this share on back-off delays, against lockstep bursts of polls
         self.window = window
+        self.floor = floor
         self._durations: dict[str, deque[float]] = {}
+        self._unfinished: dict[str, float] = {}  # per model without history: the longest a job ran unfinished
 
     def expected(self, model: str) -> tuple[float, float] | None:
         """(start, end) of the dense window for `model`, or None without history."""
@@ -71,15 +80,18 @@ class LearnedPolling(PollPolicy):
             return None
         low, high = min(recent), max(recent)
         if len(recent) >= 2:
-            deviation = statistics.pstdev(recent)
+            # Below the shortest of up to `window` jobs already, so half a deviation more is enough.
+            margin = max(self.dense, self.spread * statistics.pstdev(recent))
         else:
-            deviation = 0.15 * low
-        margin = max(self.dense, self.spread * deviation)
+            margin = max(self.dense, 0.15 * low)  # one job says nothing of the spread: a wide margin
         return max(0.0, low - margin), high + margin
 
     def delay(self, model: str, elapsed: float, status: str) -> float:
         window = self.expected(model)
         if window is None:
+            younger = self.floor * self._unfinished.get(model, 0.0) - elapsed
+            if younger > self.interval:
+                return min(younger, self.max_interval)
             # Nothing learned yet: the fixed interval at first, then a tenth of the time already spent,
             # capped, so hundreds of unknown long jobs do not flood Prodia and the bot's own loop.
             # Jittered so that many jobs started together do not poll in lockstep bursts.
@@ -99,6 +111,11 @@ class LearnedPolling(PollPolicy):
         if duration < 0:
             return
         self._durations.setdefault(model, deque(maxlen=self.window)).append(duration)
+        self._unfinished.pop(model, None)  # history answers from now on
+
+    def running(self, model: str, elapsed: float) -> None:
+        if model not in self._durations:
+            self._unfinished[model] = max(self._unfinished.get(model, 0.0), elapsed)
 
 
 class PollRate:

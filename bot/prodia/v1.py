@@ -125,6 +125,7 @@ class ProdiaV1(ProdiaClient):
             if new_status not in ("queued", "generating"):
                 raise BadResponse(f"unknown job status {new_status!r}")
             not_done_at = time.monotonic() - started
+            self.poll_policy.running(model, sent_at)
             if new_status != status:
                 status = new_status
                 await progress(Progress(status, job_id))
