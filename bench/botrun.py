@@ -201,7 +201,10 @@ async def run(args: argparse.Namespace) -> dict:
     _instrument_dispatch()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        extra = {"PROGRESS_INTERVAL": str(args.progress_interval)}
+        extra = {
+            "PROGRESS_INTERVAL": str(args.progress_interval),
+            "PRODIA_MAX_POLLS_PER_SECOND": str(args.max_polls_per_second),
+        }
         bot = create_bot(settings(args.server, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", **extra))
         try:
             async with simcord.run(bot, settle_timeout=args.settle_timeout) as env:
@@ -210,7 +213,7 @@ async def run(args: argparse.Namespace) -> dict:
                 guild = env.create_guild("Bench")
                 channel = guild.create_text_channel("gen")
                 users = [guild.add_member(env.create_user(f"user{i}")) for i in range(args.users)]
-                phase = ack_phase if args.phase == "ack" else jobs_phase
+                phase = {"ack": ack_phase, "jobs": jobs_phase, "concurrent": concurrent_phase}[args.phase]
                 if args.profile:
                     import cProfile
                     import pstats
@@ -454,6 +457,124 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
     }
 
 
+async def concurrent_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
+    """`jobs` /imagine all in flight at once, then released together, each delivered end to end.
+
+    The server holds every job (it runs with a long duration) until the benchmark calls its
+    /_control/finish barrier. Interactions are emitted without simcord's settlement after each one
+    (settling rescans every job already in flight, quadratic in their number; that is simcord's
+    bookkeeping, not Discord's); the bot handles each as it would any gateway event. Once the server
+    holds all `jobs`, they are released, and the virtual clock is driven until every reply ended.
+    """
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sampler = None
+    if args.cpu_split:
+        from .sampler import Sampler
+
+        sampler = Sampler().__enter__()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    settle = env._settle_internal  # simcord internal: the wait for quiescence after each actor operation
+
+    async def no_settle(**_kwargs) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+    env._settle_internal = no_settle
+    try:
+        for index in range(args.jobs):
+            await _slash(users[index % len(users)], channel, index, None)
+            await asyncio.sleep(0.002)  # let the bot take the event in before the next one
+    finally:
+        env._settle_internal = settle
+    issued = time.perf_counter() - wall0
+    async with asyncio.timeout(args.timeout):
+        await _wait_submitted(args.server, args.jobs)
+    submitted = time.perf_counter() - wall0
+    in_flight = env.bot.queue.running + env.bot.queue.waiting
+    held_jobs = len(env.bot.running_jobs)
+    rss_held = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    released = await _finish_all(args.server)
+    _batch_virtual_timers(0.1)
+    # Virtual time stood still since the first interaction, so every job is waiting for its first poll.
+    # Step the clock a second at a time, each step running until the bot is quiet: every timer fires in
+    # order (the polls, spaced by the bot's poll-rate ceiling; progress edits and their pacing).
+    quick, env.settle_timeout = env.settle_timeout, args.timeout
+    virtual_seconds = timeouts = 0
+    try:
+        async with asyncio.timeout(args.timeout):
+            while env.bot.running_jobs:
+                try:
+                    await env.advance_time(1.0)
+                except TimeoutError:
+                    timeouts += 1  # a fallback advance simcord began earlier gave up; what it reached stays
+                virtual_seconds += 1
+                if args.verbose:
+                    print(
+                        f"{time.perf_counter() - wall0:.1f}s virtual +{virtual_seconds}s "
+                        f"running={len(env.bot.running_jobs)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            await env.advance_time(1.0)  # the reroll reaction and the store write after the final edit
+    finally:
+        env.settle_timeout = quick
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    if sampler is not None:
+        sampler.__exit__(None, None, None)
+    items = _interactions(log)
+    delivered = sum(1 for item in items.values() if any(e["final"] for e in item["edits"]))
+    return {
+        "phase": "concurrent",
+        "virtual_seconds_to_deliver": virtual_seconds,
+        "clock_steps_timed_out": timeouts,
+        "jobs": args.jobs,
+        "in_flight_at_once": in_flight,
+        "replies_open_at_once": held_jobs,
+        "released_by_server": released,
+        "delivered": delivered,
+        "not_delivered": args.jobs - delivered,
+        "issue_seconds": round(issued, 2),
+        "all_submitted_seconds": round(submitted, 2),
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_job": round(1000 * cpu / args.jobs, 3),
+        "cpu_split": sampler.split(cpu, args.jobs) if sampler is not None else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_all_in_flight_mb": round(rss_held / 1024, 1),
+        "rss_before_jobs_mb": round(rss_before / 1024, 1),
+        "last_content_of_undelivered": [
+            (item["edits"][-1]["content"] or "")[:80]
+            for item in items.values()
+            if item["edits"] and not item["edits"][-1]["final"]
+        ][:3],
+    }
+
+
+def _batch_virtual_timers(quantum: float) -> None:
+    """simcord advances its clock one timer instant at a time and settles the whole bot after each; with
+    a thousand jobs' timers that is a thousand settlements per virtual second. Rounding the next instant
+    up to `quantum` fires the timers due within it together (each at most `quantum` late)."""
+    import math
+
+    from simcord import env as simcord_env
+
+    exact = simcord_env._next_virtual_timer
+
+    def batched(state):  # type: ignore[no-untyped-def]
+        instant = exact(state)
+        return None if instant is None else math.ceil(instant / quantum) * quantum
+
+    simcord_env._next_virtual_timer = batched
+
+
+async def _finish_all(server: str) -> int:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.post(server + "/_control/finish") as resp:
+        resp.raise_for_status()
+        return int((await resp.json())["finished"])
+
+
 def cpu_share(stats) -> dict:  # type: ignore[no-untyped-def]
     """Share of profiled own time (tottime) per package: simcord (the simulated Discord) versus the rest."""
     groups = {"simcord": 0.0, "discord.py": 0.0, "aiohttp": 0.0, "bot+cogs": 0.0, "other": 0.0}
@@ -497,7 +618,7 @@ async def _server_polls(server: str) -> int | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.botrun")
-    parser.add_argument("phase", choices=["ack", "jobs"])
+    parser.add_argument("phase", choices=["ack", "jobs", "concurrent"])
     parser.add_argument("--server", required=True)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--measure", type=int, default=200, help="ack: interactions timed after the fill")
@@ -512,6 +633,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", action="store_true", help="jobs: spread jobs over the benchmark's models")
     parser.add_argument("--settle-timeout", type=float, default=0.05)
     parser.add_argument("--progress-interval", type=float, default=2.0)
+    parser.add_argument("--max-polls-per-second", type=float, default=100.0)
     parser.add_argument("--timeout", type=float, default=300.0, help="jobs: give up waiting after this long")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--cpu-split", action="store_true", help="jobs: sample the main thread (bench/sampler.py)")

@@ -90,11 +90,12 @@ def targets(report: dict) -> list[dict]:
     if cap:
         rows.append(
             _target(
-                f"{cap['jobs']} jobs: all delivered",
+                f"{cap['jobs']} jobs in flight at once: all delivered",
                 cap["delivered"],
                 f"== {cap['jobs']}",
-                cap["delivered"] == cap["jobs"],
-                f"peak in flight {cap['peak_in_flight']}",
+                cap["delivered"] == cap["jobs"] and cap["in_flight_at_once"] == cap["jobs"],
+                f"{cap['in_flight_at_once']} at Prodia at once, {cap['replies_open_at_once']} replies open; "
+                f"delivered in {cap['wall_seconds']} s real",
             )
         )
         rows.append(
@@ -130,6 +131,18 @@ def targets(report: dict) -> list[dict]:
                     "split not measured: process CPU incl. simcord is only an upper bound",
                 )
             )
+    seq = report.get("capacity_sequential")
+    if seq:
+        split = seq.get("cpu_split") or {}
+        rows.append(
+            _target(
+                f"(context) {seq['jobs']} jobs one after another: delivered; bot CPU per job (ms, sampled estimate)",
+                f"{seq['delivered']}; {split.get('bot_cpu_ms_per_job_estimate')}",
+                "not a target",
+                None,
+                f"peak {seq['peak_in_flight']} in flight, peak RSS {seq['peak_rss_mb']} MB",
+            )
+        )
     edits = report.get("edits")
     if edits:
         e = edits["edits"]
@@ -227,8 +240,9 @@ def table(report: dict) -> str:
     cap = report.get("capacity")
     if cap:
         lines.append(
-            f"capacity: {cap['delivered']}/{cap['jobs']} delivered (peak {cap['peak_in_flight']} in flight), "
-            f"peak RSS {cap['peak_rss_mb']} MB, CPU {cap['cpu_ms_per_job']} ms/job, wall {cap['wall_seconds']} s"
+            f"capacity: {cap['in_flight_at_once']} in flight at once, {cap['delivered']}/{cap['jobs']} delivered, "
+            f"peak RSS {cap['peak_rss_mb']} MB ({cap['rss_all_in_flight_mb']} MB with all in flight), "
+            f"CPU {cap['cpu_ms_per_job']} ms/job, wall {cap['wall_seconds']} s"
         )
         split = cap.get("cpu_split")
         if split:
@@ -239,6 +253,14 @@ def table(report: dict) -> str:
             )
         else:
             lines.append("capacity CPU split: not measured")
+    seq = report.get("capacity_sequential")
+    if seq:
+        split = seq.get("cpu_split") or {}
+        lines.append(
+            f"capacity, one after another (context): {seq['delivered']}/{seq['jobs']} delivered (peak "
+            f"{seq['peak_in_flight']} in flight), peak RSS {seq['peak_rss_mb']} MB, CPU {seq['cpu_ms_per_job']} "
+            f"ms/job, bot estimate {split.get('bot_cpu_ms_per_job_estimate')} ms/job"
+        )
     edits = report.get("edits")
     if edits:
         e = edits["edits"]

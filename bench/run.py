@@ -85,13 +85,22 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "simcord's settlement scans all of them on every later interaction; their poll sleeps are virtual "
             "timers and, with no clock driving, never fire, so they do not poll at all; only ack_context_measure "
             "interactions are timed there, to keep the run short. Server jobs never finish.",
-            "capacity": "the bot and simcord in one subprocess; ru_maxrss and process_time of that process; jobs "
-            "take 0 s at the server and images are 32x32. Interactions are issued one at a time (simcord refuses "
-            "overlapping actor operations). CPU split: a SIGPROF sampler (ITIMER_PROF, bench/sampler.py) "
-            "classifies the main thread's interrupted stack by the innermost simcord/bench/bot-side frame; the "
-            "bot estimate is total CPU/job x (1 - simcord share - harness share). It is an estimate: unclassified "
-            "samples (asyncio, stdlib, other threads) are counted as the bot's, and what simcord replaces (real "
-            "HTTPS to Discord, the gateway websocket) is not measured at all.",
+            "capacity": "the bot and simcord in one subprocess; ru_maxrss and process_time of that process; "
+            "images are 32x32. 'capacity' (the targets): the server holds every job (3600 s) until its "
+            "/_control/finish barrier; the 1,000 /imagine interactions are emitted through simcord without its "
+            "settlement after each (which rescans every job in flight); once the server holds all 1,000 (each "
+            "deferred, journaled, submitted and waiting to poll: in_flight_at_once) they are released together "
+            "and simcord's virtual clock is stepped a second at a time until every reply ended, its timer "
+            "instants rounded up to 0.1 s so the timers due within one fire together (simcord otherwise settles "
+            "the whole bot after each of thousands of instants). For the same reason the bot runs with "
+            "PRODIA_MAX_POLLS_PER_SECOND=10000 and PROGRESS_INTERVAL=0 there (1,000 polls in one step, no edit "
+            "pacing timers). 'capacity_sequential' (context): the same "
+            "number of interactions one after another with 0 s jobs, so few are in flight at once. CPU split: a "
+            "SIGPROF sampler (ITIMER_PROF, bench/sampler.py) classifies the main thread's interrupted stack by "
+            "the innermost simcord/bench/bot-side frame; the bot estimate is total CPU/job x (1 - simcord share "
+            "- harness share). It is an estimate: unclassified samples (asyncio, stdlib, other threads) are "
+            "counted as the bot's, and what simcord replaces (real HTTPS to Discord, the gateway websocket) is "
+            "not measured at all.",
             "edits": "PATCHes of each interaction's reply, timestamped with perf_counter when simcord logs them; "
             "jobs with the 1-6 s per-model durations",
         },
@@ -129,9 +138,32 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                     *(["--refuse-timed-jobs"] if refuse else []),
                 )
     if "capacity" in phases:
-        log(f"capacity: {config['capacity_jobs']} jobs ...")
-        with local_server("--durations", "fixed", "--duration", "0", "--image-scale", "0.0625") as url:
+        log(f"capacity: {config['capacity_jobs']} jobs in flight at once, then released together ...")
+        with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
             report["capacity"] = run_json(
+                "bench.botrun",
+                "concurrent",
+                "--server",
+                url,
+                "--jobs",
+                str(config["capacity_jobs"]),
+                "--users",
+                "20",
+                "--settle-timeout",
+                "0.005",
+                "--timeout",
+                "1800",
+                # Few distinct timer instants for simcord to step through: every poll slot within one 0.1 s
+                # step, and no edit-pacing timers (progress edits then follow each status change at once).
+                "--max-polls-per-second",
+                "10000",
+                "--progress-interval",
+                "0",
+                "--cpu-split",
+            )
+        log(f"capacity_sequential: {config['capacity_jobs']} jobs one after another ...")
+        with local_server("--durations", "fixed", "--duration", "0", "--image-scale", "0.0625") as url:
+            report["capacity_sequential"] = run_json(
                 "bench.botrun",
                 "jobs",
                 "--server",

@@ -168,6 +168,7 @@ class LocalProdia:
                 web.delete("/_control/faults", self._control_clear_faults),
                 web.get("/_control/jobs", self._control_jobs),
                 web.post("/_control/reset", self._control_reset),
+                web.post("/_control/finish", self._control_finish),
             ]
         )
         # A short shutdown timeout: close() cancels jobs that never finish instead of waiting 60 s.
@@ -447,6 +448,18 @@ class LocalProdia:
                 for job in self.jobs.values()
             ]
         )
+
+    def finish_all(self) -> int:
+        """Every running job (never-finishing ones aside) ends now, as it was going to: a barrier that
+        lets a benchmark hold many jobs in flight and then release them at once. Returns how many."""
+        now = time.monotonic()
+        running = [job for job in self.jobs.values() if not job.never_finish and now - job.created_at < job.duration]
+        for job in running:
+            job.duration = now - job.created_at
+        return len(running)
+
+    async def _control_finish(self, request: web.Request) -> web.Response:
+        return web.json_response({"finished": self.finish_all()})
 
     async def _control_reset(self, request: web.Request) -> web.Response:
         self.jobs.clear()

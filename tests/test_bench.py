@@ -177,9 +177,14 @@ def test_bot_phases_report_structure():
     assert report["ack"]["direct_jobs_tracked_by_simcord"] == 0  # started outside simcord's bot scope
     assert report["ack"]["direct_jobs_running"] == report["config"]["ack_in_flight"]
     assert report["ack"]["polls_during_measurement"] > 0  # the in-flight jobs kept polling meanwhile
-    assert report["capacity"]["delivered"] == report["capacity"]["jobs"]
-    assert {"peak_rss_mb", "cpu_ms_per_job", "edits", "cpu_split"} <= set(report["capacity"])
-    assert {"simcord_share", "bot_cpu_ms_per_job_estimate"} <= set(report["capacity"]["cpu_split"])
+    assert report["ack"]["timed_jobs_refused"] and not report["ack_timed_jobs_kept"]["timed_jobs_refused"]
+    capacity = report["capacity"]
+    assert capacity["delivered"] == capacity["in_flight_at_once"] == capacity["released_by_server"] == capacity["jobs"]
+    assert {"peak_rss_mb", "rss_all_in_flight_mb", "cpu_ms_per_job", "cpu_split"} <= set(capacity)
+    assert {"simcord_share", "bot_cpu_ms_per_job_estimate"} <= set(capacity["cpu_split"])
+    sequential = report["capacity_sequential"]
+    assert sequential["delivered"] == sequential["jobs"]
+    assert {"peak_rss_mb", "cpu_ms_per_job", "edits", "cpu_split"} <= set(sequential)
     names = [row["target"] for row in report["targets"]]
     assert any(name.startswith("ack p99") for name in names)
     assert any(name.startswith("(context) ack p99") for name in names)

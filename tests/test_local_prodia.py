@@ -439,6 +439,19 @@ async def test_control_api_adds_lists_clears_and_resets(http, prodia):
     assert (prodia.jobs, prodia.requests, prodia.faults) == ({}, [], [])
 
 
+async def test_control_finish_ends_every_running_job_at_once(http):
+    async with LocalProdia(job_duration=3600, image_scale=0.125) as prodia:
+        held = [(await submit(http, prodia, {"prompt": f"fox {n}"}))["job"] for n in range(3)]
+        prodia.add_fault(Fault("never_finish"))
+        stuck = (await submit(http, prodia, {"prompt": "stuck"}))["job"]
+        assert {(await poll(http, prodia, job))["status"] for job in held} <= {"queued", "generating"}
+        async with http.post(f"{prodia.url}/_control/finish") as resp:
+            assert await resp.json() == {"finished": 3}
+        assert {(await poll(http, prodia, job))["status"] for job in held} == {"succeeded"}
+        assert (await poll(http, prodia, stuck))["status"] in ("queued", "generating")  # never-finishing stays so
+        assert prodia.finish_all() == 0  # nothing left running
+
+
 async def test_requests_are_recorded_with_headers_and_json(http, prodia):
     await submit(http, prodia, {"prompt": "fox", "steps": 20})
     (recorded,) = prodia.requests
