@@ -428,6 +428,21 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         await clock.run_for(0.1 if not args.verbose else 1.0)
         lag = max(lag, clock.behind())
     await clock.run_for(0.3)  # the reroll reaction and the store write after the final edit
+    totals = _totals(log, args.jobs, cpu0, wall0, sampler)
+    items = _interactions(log)
+    return {
+        "phase": "jobs",
+        "peak_in_flight": peak_in_flight,
+        "issue_seconds": round(issued, 2),
+        "rss_before_jobs_mb": round(rss_before / 1024, 1),
+        "edits": edit_stats([item for item in items.values() if item["edits"]]),
+        "virtual_clock_max_lag_s": round(lag, 3),
+        **totals,
+    }
+
+
+def _totals(log: TimedLog, jobs: int, cpu0: float, wall0: float, sampler) -> dict:  # type: ignore[no-untyped-def]
+    """What every jobs run reports at its end: deliveries, CPU, wall time, peak RSS."""
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
     if sampler is not None:
@@ -435,20 +450,14 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
     items = _interactions(log)
     delivered = sum(1 for item in items.values() if any(e["final"] for e in item["edits"]))
     return {
-        "phase": "jobs",
-        "jobs": args.jobs,
+        "jobs": jobs,
         "delivered": delivered,
-        "not_delivered": args.jobs - delivered,
-        "peak_in_flight": peak_in_flight,
-        "issue_seconds": round(issued, 2),
+        "not_delivered": jobs - delivered,
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 3),
-        "cpu_ms_per_job": round(1000 * cpu / args.jobs, 3),
-        "cpu_split": sampler.split(cpu, args.jobs) if sampler is not None else None,
+        "cpu_ms_per_job": round(1000 * cpu / jobs, 3),
+        "cpu_split": sampler.split(cpu, jobs) if sampler is not None else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rss_before_jobs_mb": round(rss_before / 1024, 1),
-        "edits": edit_stats([item for item in items.values() if item["edits"]]),
-        "virtual_clock_max_lag_s": round(lag, 3),
         "last_content_of_undelivered": [
             (item["edits"][-1]["content"] or "")[:80]
             for item in items.values()
@@ -517,36 +526,18 @@ async def concurrent_phase(env, log: TimedLog, users, channel, args) -> dict:  #
             await env.advance_time(1.0)  # the reroll reaction and the store write after the final edit
     finally:
         env.settle_timeout = quick
-    cpu = time.process_time() - cpu0
-    wall = time.perf_counter() - wall0
-    if sampler is not None:
-        sampler.__exit__(None, None, None)
-    items = _interactions(log)
-    delivered = sum(1 for item in items.values() if any(e["final"] for e in item["edits"]))
     return {
         "phase": "concurrent",
         "virtual_seconds_to_deliver": virtual_seconds,
         "clock_steps_timed_out": timeouts,
-        "jobs": args.jobs,
         "in_flight_at_once": in_flight,
         "replies_open_at_once": held_jobs,
         "released_by_server": released,
-        "delivered": delivered,
-        "not_delivered": args.jobs - delivered,
         "issue_seconds": round(issued, 2),
         "all_submitted_seconds": round(submitted, 2),
-        "wall_seconds": round(wall, 2),
-        "cpu_seconds": round(cpu, 3),
-        "cpu_ms_per_job": round(1000 * cpu / args.jobs, 3),
-        "cpu_split": sampler.split(cpu, args.jobs) if sampler is not None else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_all_in_flight_mb": round(rss_held / 1024, 1),
         "rss_before_jobs_mb": round(rss_before / 1024, 1),
-        "last_content_of_undelivered": [
-            (item["edits"][-1]["content"] or "")[:80]
-            for item in items.values()
-            if item["edits"] and not item["edits"][-1]["final"]
-        ][:3],
+        **_totals(log, args.jobs, cpu0, wall0, sampler),
     }
 
 

@@ -138,63 +138,31 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                     *(["--refuse-timed-jobs"] if refuse else []),
                 )
     if "capacity" in phases:
-        log(f"capacity: {config['capacity_jobs']} jobs in flight at once, then released together ...")
+        jobs = str(config["capacity_jobs"])
+        log(f"capacity: {jobs} jobs in flight at once, then released together ...")
         with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
-            report["capacity"] = run_json(
-                "bench.botrun",
-                "concurrent",
-                "--server",
-                url,
-                "--jobs",
-                str(config["capacity_jobs"]),
-                "--users",
-                "20",
-                "--settle-timeout",
-                "0.005",
-                "--timeout",
-                "1800",
-                # Few distinct timer instants for simcord to step through: every poll slot within one 0.1 s
-                # step, and no edit-pacing timers (progress edits then follow each status change at once).
-                "--max-polls-per-second",
-                "10000",
-                "--progress-interval",
-                "0",
-                "--cpu-split",
-            )
-        log(f"capacity_sequential: {config['capacity_jobs']} jobs one after another ...")
+            # Few distinct timer instants for simcord to step through: every poll slot within one 0.1 s step,
+            # and no edit-pacing timers (progress edits then follow each status change at once).
+            report["capacity"] = _bot_jobs(
+                "concurrent", url, jobs, "--timeout", "1800", "--max-polls-per-second", "10000",
+                "--progress-interval", "0", "--cpu-split",
+            )  # fmt: skip
+        log(f"capacity_sequential: {jobs} jobs one after another ...")
         with local_server("--durations", "fixed", "--duration", "0", "--image-scale", "0.0625") as url:
-            report["capacity_sequential"] = run_json(
-                "bench.botrun",
-                "jobs",
-                "--server",
-                url,
-                "--jobs",
-                str(config["capacity_jobs"]),
-                "--users",
-                "20",
-                "--settle-timeout",
-                "0.005",
-                "--cpu-split",
-            )
+            report["capacity_sequential"] = _bot_jobs("jobs", url, jobs, "--cpu-split")
     if "edits" in phases:
         log(f"edits: {config['edit_jobs']} jobs of 1-6 s ...")
         with local_server("--durations", "models", "--seed", str(SEED), "--image-scale", "0.0625") as url:
-            report["edits"] = run_json(
-                "bench.botrun",
-                "jobs",
-                "--server",
-                url,
-                "--jobs",
-                str(config["edit_jobs"]),
-                "--users",
-                "20",
-                "--models",
-                "--settle-timeout",
-                "0.005",
-            )
+            report["edits"] = _bot_jobs("jobs", url, str(config["edit_jobs"]), "--models")
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["targets"] = targets(report)
     return report
+
+
+def _bot_jobs(phase: str, url: str, jobs: str, *extra: str) -> dict:
+    """A jobs run of the bot under simcord (bench.botrun) against the server at `url`."""
+    return run_json("bench.botrun", phase, "--server", url, "--jobs", jobs, "--users", "20",
+                    "--settle-timeout", "0.005", *extra)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
