@@ -33,6 +33,8 @@ from discord.state import ConnectionState
 
 from bot import Settings, create_bot
 
+from .procs import control
+
 ARRIVED: dict[int, float] = {}
 STAGES: dict[str, dict[int, float]] = {"tree": {}, "defer": {}}  # interaction id -> perf_counter at each stage
 ADVANCE_SETTLE = 0.5
@@ -214,17 +216,7 @@ async def run(args: argparse.Namespace) -> dict:
                 channel = guild.create_text_channel("gen")
                 users = [guild.add_member(env.create_user(f"user{i}")) for i in range(args.users)]
                 phase = {"ack": ack_phase, "jobs": jobs_phase, "concurrent": concurrent_phase}[args.phase]
-                if args.profile:
-                    import cProfile
-                    import pstats
-
-                    profiler = cProfile.Profile()
-                    profiler.enable()
-                    result = await phase(env, log, users, channel, args)
-                    profiler.disable()
-                    result["cpu_share"] = cpu_share(pstats.Stats(profiler))
-                else:
-                    result = await phase(env, log, users, channel, args)
+                result = await phase(env, log, users, channel, args)
                 result["simcord_errors"] = [repr(e)[:200] for e in env.errors[:5]]
                 result["simcord_error_count"] = len(env.errors)
         finally:
@@ -365,24 +357,16 @@ def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[n
 
 
 async def _refuse_new_jobs(server: str) -> None:
-    import aiohttp
-
     fault = {"kind": "status", "status": 400, "times": None, "path": "*/generate", "message": "bench: no new jobs"}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(server + "/_control/faults", json=fault) as resp:
-            resp.raise_for_status()
+    await control(server, "POST", "/_control/faults", fault)
 
 
 async def _wait_submitted(server: str, count: int) -> None:
     """Until the server holds `count` jobs (each in-flight job submitted and now polling)."""
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(server + "/_control/jobs") as resp:
-                if len(await resp.json()) >= count:
-                    return
-            await asyncio.sleep(0.1)
+    while True:  # the server is another process: polling its control API is the only way to know
+        if len(await control(server, "GET", "/_control/jobs")) >= count:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
@@ -559,41 +543,7 @@ def _batch_virtual_timers(quantum: float) -> None:
 
 
 async def _finish_all(server: str) -> int:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session, session.post(server + "/_control/finish") as resp:
-        resp.raise_for_status()
-        return int((await resp.json())["finished"])
-
-
-def cpu_share(stats) -> dict:  # type: ignore[no-untyped-def]
-    """Share of profiled own time (tottime) per package: simcord (the simulated Discord) versus the rest."""
-    groups = {"simcord": 0.0, "discord.py": 0.0, "aiohttp": 0.0, "bot+cogs": 0.0, "other": 0.0}
-    for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
-        if "/simcord/" in filename:
-            groups["simcord"] += tottime
-        elif "/discord/" in filename:
-            groups["discord.py"] += tottime
-        elif "/aiohttp/" in filename:
-            groups["aiohttp"] += tottime
-        elif "/bot/" in filename or "/cogs/" in filename:
-            groups["bot+cogs"] += tottime
-        else:
-            groups["other"] += tottime
-    total = sum(groups.values()) or 1.0
-    shares = {f"own_time_{name}": round(value / total, 3) for name, value in groups.items()}
-    # simcord's settlement (run inside slash() and advance_time()) calls no bot code: the bot's tasks run as
-    # their own loop callbacks. Its cumulative time is harness overhead the bot would not have in production.
-    settle = max(
-        (
-            ct
-            for (f, _l, name), (_cc, _nc, _tt, ct, _c) in stats.stats.items()
-            if "/simcord/" in f and name in ("_settle_internal", "_advance_to")
-        ),
-        default=0.0,
-    )
-    shares["simcord_settle_cumulative"] = round(settle / total, 3)
-    return shares
+    return int((await control(server, "POST", "/_control/finish"))["finished"])
 
 
 async def _server_polls(server: str) -> int | None:
@@ -601,8 +551,7 @@ async def _server_polls(server: str) -> int | None:
     import aiohttp
 
     try:
-        async with aiohttp.ClientSession() as session, session.get(server + "/_control/jobs") as resp:
-            return sum(job["polls"] for job in await resp.json())
+        return sum(job["polls"] for job in await control(server, "GET", "/_control/jobs"))
     except (aiohttp.ClientError, ValueError):
         return None
 
@@ -628,7 +577,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=300.0, help="jobs: give up waiting after this long")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--cpu-split", action="store_true", help="jobs: sample the main thread (bench/sampler.py)")
-    parser.add_argument("--profile", action="store_true", help="jobs: also split CPU by package (cProfile)")
     return parser.parse_args(argv)
 
 

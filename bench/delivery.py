@@ -23,6 +23,7 @@ from bot.prodia import ProdiaV1
 from bot.prodia.polling import PollPolicy
 from bot.request import GenerationRequest
 
+from .procs import control
 from .server import BENCH_MODELS
 
 KEY = "bench-key"
@@ -54,18 +55,12 @@ def settings_for(url: str) -> Settings:
     )
 
 
-async def _control(session: aiohttp.ClientSession, url: str, method: str, path: str):
-    async with session.request(method, url + path) as resp:
-        resp.raise_for_status()
-        return await resp.json() if resp.status == 200 else None
-
-
 async def run_policy(url: str, name: str, jobs: list[BenchJob], policy: PollPolicy | None) -> dict:
     """Run every job (each submitted at its arrival time) with one policy; per-job numbers and a summary."""
     catalog = Catalog.for_api("v1")
     settings = settings_for(url)
     async with aiohttp.ClientSession() as session:
-        await _control(session, url, "POST", "/_control/reset")
+        await control(url, "POST", "/_control/reset")
         client = ProdiaV1(session, settings, poll_policy=policy)
         policy_name = type(client.poll_policy).__name__
         t0 = time.monotonic()
@@ -85,7 +80,7 @@ async def run_policy(url: str, name: str, jobs: list[BenchJob], policy: PollPoli
         started = time.perf_counter()
         await asyncio.gather(*(one(job) for job in jobs))
         wall = time.perf_counter() - started
-        server_jobs = {j["id"]: j for j in await _control(session, url, "GET", "/_control/jobs")}
+        server_jobs = {j["id"]: j for j in await control(url, "GET", "/_control/jobs")}
 
     rows = []
     for job in jobs:

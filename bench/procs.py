@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +54,12 @@ def run_json(module: str, *args: str, timeout: float = 900) -> dict:
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{module} {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(lines[-1])
+
+
+async def control(url: str, method: str, path: str, body: dict | None = None) -> Any:
+    """Call the local server's control API (`/_control/...`); its JSON answer, or None without one."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.request(method, url + path, json=body) as resp:
+        resp.raise_for_status()
+        return await resp.json() if resp.content_type == "application/json" else None

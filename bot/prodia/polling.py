@@ -42,11 +42,11 @@ class LearnedPolling(PollPolicy):
       `dense` up to `max_interval`, so a stuck job costs a logarithmic number of polls.
 
     The margin is max(`dense`, `spread` x the standard deviation); with a single observation it is
-    15 % of it. Without history it polls every `interval` for the first
-    seconds, then every tenth of the elapsed time, up to `max_interval`; but while another job of
-    the model is known to have run for L seconds unfinished, a job younger than `floor` x L sleeps
-    towards that age, `max_interval` at most at a time (jobs of one model started later rarely
-    finish much sooner, and the cap bounds the cost when one does).
+    15 % of it. Without history it polls every `interval` for the first seconds, then every tenth of
+    the elapsed time, up to `max_interval`; but while another job of the model is known to have run
+    for L seconds unfinished, a job younger than `floor` x L sleeps towards that age, `max_interval`
+    at most at a time (jobs of one model started later rarely finish much sooner, and the cap bounds
+    the cost when one does).
     A Retry-After from the server is honoured by the caller (ProdiaV1.wait) on top of this delay.
     """
 
