@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 
+import aiohttp
 import discord
 
 from .client import create_bot
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except aiohttp.ClientConnectionError as exc:  # no network, DNS, a firewall: say so, no traceback
+        print(f"Cannot start: Discord could not be reached ({exc}). Check this machine's network.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

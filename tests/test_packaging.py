@@ -139,3 +139,21 @@ def test_main_without_a_token_stops_with_one_sentence(monkeypatch, tmp_path, cap
         monkeypatch.delenv(name, raising=False)
     assert main([]) == 2
     assert "DISCORD_TOKEN" in capsys.readouterr().err
+
+
+def test_main_without_a_way_to_discord_stops_with_one_sentence(monkeypatch, tmp_path, capsys):
+    import discord.http
+
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in config_variables():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DISCORD_TOKEN", "canary-token-5d1e")
+    monkeypatch.setenv("PRODIA_API_KEY", "canary-key-5d1e")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")  # nothing listens there
+    assert main([]) == 1
+    err = capsys.readouterr().err
+    assert "Discord could not be reached" in err
+    assert "Traceback" not in err and "canary" not in err
