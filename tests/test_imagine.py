@@ -100,6 +100,21 @@ async def test_prodia_failure_ends_in_a_clear_message(world, prodia, api, fault,
     assert PRODIA_KEY not in message.content
 
 
+class TestProdiaNeverFinishes:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_TIMEOUT": "3"}
+
+    @pytest.mark.parametrize("api", ["v1"])
+    async def test_the_reply_ends_in_a_timeout_message(self, world, prodia, api):
+        prodia.add_fault(Fault("never_finish"))
+        result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+        await world.env.advance_time(10)  # past PRODIA_TIMEOUT on the bot's clock
+        message = result.response
+        assert message.content == "The image took longer than 3 seconds, so the bot gave up. Please try again."
+        assert not message.embeds and not message.attachments
+
+
 async def test_the_bot_keeps_working_after_a_failure(world, prodia, api):
     prodia.add_fault(Fault("status", status=500, times=None))
     await world.alice.slash(world.channel, "imagine", prompt="first")
