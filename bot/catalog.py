@@ -6,10 +6,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from .model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SD_MODELS, SDXL_MODELS
+from .model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SD_MODELS, SDXL_MODELS, V2_DEFAULT_MODELS
 from .request import GenerationRequest
 
 TUNING = frozenset({"negative_prompt", "cfg", "sampler"})  # what flux has no use for
+# v2 config fields per request parameter, where a job type documents one (`width` stands for the size).
+V2_FIELDS = {"negative_prompt": "negative_prompt", "cfg": "guidance", "aspect_ratio": "width"}
 DEFAULT_STEPS = GenerationRequest.__dataclass_fields__["steps"].default
 DEFAULT_CFG = GenerationRequest.__dataclass_fields__["cfg"].default
 
@@ -27,9 +29,11 @@ class Model:
     max_steps: int = 25
     default_steps: int = DEFAULT_STEPS
     ignores: frozenset[str] = frozenset()
+    fields: frozenset[str] = frozenset()  # v2: the config fields its job type documents (what is sent)
+    evidence: str = ""  # v2: where the job type and its fields are known from
 
     def size(self, aspect_ratio: str) -> tuple[int, int]:
-        return (SIZES_SD if self.family == "sd" else SIZES_XL)[aspect_ratio]
+        return (SIZES_SD if self.family == "sd" and self.job_type is None else SIZES_XL)[aspect_ratio]
 
 
 @dataclass(frozen=True)
@@ -72,23 +76,33 @@ def v1_models(sd: Iterable[str] = SD_MODELS, sdxl: Iterable[str] = SDXL_MODELS) 
     return models
 
 
-def v2_models() -> list[Model]:
-    flux = {"ignores": TUNING}
-    return [
-        Model(
-            "flux-fast",
-            "flux",
-            "inference.flux-fast.schnell.txt2img.v2",
-            ("flux",),
-            max_steps=4,
-            default_steps=4,
-            **flux,
-        ),
-        Model("flux-schnell", "flux", "inference.flux.schnell.txt2img.v2", ("schnell",), 4, 4, **flux),
-        Model("flux-dev", "flux", "inference.flux.dev.txt2img.v1", ("dev",), 25, 20, **flux),
-        Model("sdxl", "sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",)),
-        Model("sd15", "sd", "inference.sd15.txt2img.v1", ("sd1.5", "stable-diffusion")),
-    ]
+def _v2(name: str, job_type: str, aliases: tuple[str, ...], fields: str, evidence: str, **limits: int) -> Model:
+    """A v2 model: it takes what its job type's documented `fields` carry and ignores the rest."""
+    sent = frozenset(fields.split())
+    ignores = frozenset(p for p in (*TUNING, "aspect_ratio") if V2_FIELDS.get(p) not in sent)
+    return Model(name, "flux" if "flux" in job_type else "sd", job_type, aliases, ignores=ignores, fields=sent,
+                 evidence=evidence, **limits)  # fmt: skip
+
+
+V2_MODELS = {
+    m.name: m
+    for m in (
+        _v2("flux-fast", "inference.flux-fast.schnell.txt2img.v2", ("flux",), "prompt seed steps width",
+            "Prodia's docs and official client", max_steps=4, default_steps=4),
+        _v2("flux-schnell", "inference.flux.schnell.txt2img.v1", ("schnell",), "prompt seed steps width",
+            "Prodia's official client", max_steps=4, default_steps=4),
+        _v2("flux-dev", "inference.flux.dev.txt2img.v1", ("dev",), "prompt seed steps width",
+            "Prodia's official client"),
+        # Job type and fields known from third-party code only: offered when PRODIA_V2_MODELS names them.
+        _v2("sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",), "prompt seed steps negative_prompt", "third-party code"),
+        _v2("sd15", "inference.sd15.txt2img.v1", ("sd1.5", "stable-diffusion"), "prompt seed steps negative_prompt",
+            "third-party code"),
+    )
+}  # fmt: skip
+
+
+def v2_models(names: Iterable[str] = V2_DEFAULT_MODELS) -> list[Model]:
+    return [V2_MODELS[name] for name in names]
 
 
 class Catalog:
@@ -112,10 +126,12 @@ class Catalog:
         return cls(models, default)
 
     @classmethod
-    def for_api(cls, api: str) -> Catalog:
+    def for_api(cls, api: str, v2_names: Iterable[str] = V2_DEFAULT_MODELS) -> Catalog:
+        """The built-in catalog of `api`; for v2, the models named (the first is the default)."""
         if api == "v1":
             return cls(v1_models(), DEFAULT_SD_MODEL)
-        return cls(v2_models(), "flux-fast")
+        models = v2_models(v2_names)
+        return cls(models, models[0].name)
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
@@ -157,6 +173,7 @@ class Catalog:
                 ("negative_prompt", bool(request.negative_prompt)),
                 ("cfg", request.cfg != DEFAULT_CFG),
                 ("sampler", request.sampler != DEFAULT_SAMPLER),
+                ("aspect_ratio", request.aspect_ratio != "square"),
             )
             if changed and name in model.ignores
         )

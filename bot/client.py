@@ -53,7 +53,7 @@ class ImagineMixin:
             **options,
         )
         self.settings = settings
-        self.catalog = Catalog.for_api(settings.prodia_api)
+        self.catalog = Catalog.for_api(settings.prodia_api, settings.prodia_v2_models)
         self.queue = JobQueue(settings.max_concurrent_jobs, settings.queue_size)
         self.user_limits = UserLimits(settings.user_max_jobs, settings.user_cooldown)
         self.running_jobs: dict[asyncio.Task, str] = {}  # task -> journal id

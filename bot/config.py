@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
+from .model_lists import V2_DEFAULT_MODELS, V2_MODEL_NAMES
+
 DEFAULT_BASE_URLS = {
     "v1": "https://api.prodia.com/v1",
     "v2": "https://inference.prodia.com/v2",
@@ -107,7 +109,9 @@ class Settings:
     prodia_max_retries: int = 5  # retries of 429 / 5xx / connection errors per request
     prodia_retry_delay: float = 1.0  # first back-off step in seconds (doubled each retry, with jitter)
     prodia_poll_interval: float = 0.25  # seconds between two polls of a v1 job
-    prodia_max_polls_per_second: float = 100.0  # over all v1 jobs of the process
+    prodia_max_polls_per_second: float = 100.0  # over all polled jobs of the process
+    prodia_v2_mode: Literal["sync", "async", "auto"] = "auto"  # how v2 jobs run; see bot.prodia.v2
+    prodia_v2_models: tuple[str, ...] = V2_DEFAULT_MODELS  # the v2 models offered, the default first
     max_image_bytes: int = 20 * 1024 * 1024
     max_concurrent_jobs: int = 4  # jobs running at Prodia at once
     queue_size: int = 50  # jobs allowed to wait behind them
@@ -162,6 +166,15 @@ class Settings:
             if "/" in host or " " in host:
                 raise ConfigError("PRODIA_IMAGE_HOSTS", f"must list host names only, got {host!r}")
 
+        v2_mode = (_text(env, "PRODIA_V2_MODE") or cls.prodia_v2_mode).lower()
+        if v2_mode not in ("sync", "async", "auto"):
+            raise ConfigError("PRODIA_V2_MODE", f"must be sync, async or auto, got {v2_mode!r}")
+        named = (_text(env, "PRODIA_V2_MODELS") or "").split(",")
+        v2_models = tuple(dict.fromkeys(m.strip().lower() for m in named if m.strip()))
+        unknown = [m for m in v2_models if m not in V2_MODEL_NAMES]
+        if unknown:
+            raise ConfigError("PRODIA_V2_MODELS", f"knows {', '.join(V2_MODEL_NAMES)}; got {', '.join(unknown)}")
+
         database_url = _text(env, "DATABASE_URL") or cls.database_url
         if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL", "must start with sqlite:/// or postgresql://")
@@ -206,6 +219,8 @@ class Settings:
             prodia_max_polls_per_second=_number(
                 env, "PRODIA_MAX_POLLS_PER_SECOND", cls.prodia_max_polls_per_second, low=1, high=10_000, integer=False
             ),
+            prodia_v2_mode=v2_mode,  # type: ignore[arg-type]
+            prodia_v2_models=v2_models or cls.prodia_v2_models,
             max_image_bytes=int(
                 _number(env, "MAX_IMAGE_BYTES", cls.max_image_bytes, low=1024, high=100 * 1024 * 1024, integer=True)
             ),

@@ -208,7 +208,7 @@ async def run_job(
     began = time.monotonic()
 
     async def on_progress(step: Progress) -> None:
-        if step.state == "submitted" and step.job_id:
+        if step.state == "submitted" and step.job_id:  # from now on a restart resumes it by this id
             await journal.update(state="submitted", prodia_job_id=step.job_id)
         await progress.update(step.state)
 
@@ -216,7 +216,7 @@ async def run_job(
         try:
             async with bot.queue.slot(on_position=lambda position: progress.update("waiting", position)):
                 result = await bot.prodia.generate(job, on_progress, job_id=prodia_job_id)
-            await journal.update(state="generated")
+            await journal.update(state="generated", price=result.price)
             image, info = result.image, result.info
             if len(image) > upload_limit:
                 image, info = await asyncio.to_thread(fit_to_limit, image, info, upload_limit)
@@ -231,7 +231,7 @@ async def run_job(
                 log.error("Prodia refused the bot's key (%s): check PRODIA_API_KEY and the account", exc)
             elif not isinstance(exc, ImagineError):
                 log.exception("Job %s crashed", journal.job_id)
-            _log_outcome(bot, journal, job, getattr(exc, "key", "error.unexpected"), began, progress)
+            _log_outcome(bot, journal, job, getattr(exc, "key", "error.unexpected"), began, progress, None)
             await reply.edit(content=error_text(exc, locale))
             await journal.update(state="failed", error=getattr(exc, "key", "error.unexpected"))
             return None
@@ -240,7 +240,7 @@ async def run_job(
             message = await reply.edit(content=None, embed=embed, file=discord.File(io.BytesIO(image), filename))
         except discord.Forbidden:
             # No Attach Files / Embed Links here: say so in text instead of failing silently.
-            _log_outcome(bot, journal, job, "error.missing_permissions", began, progress)
+            _log_outcome(bot, journal, job, "error.missing_permissions", began, progress, result.price)
             await reply.edit(content=text("error.missing_permissions", locale))
             await journal.update(state="failed", error="error.missing_permissions")
             return None
@@ -252,24 +252,32 @@ async def run_job(
     finally:
         await progress.stop()
         bot.running_jobs.pop(task, None)  # type: ignore[arg-type]
-    _log_outcome(bot, journal, job, "delivered", began, progress)
+    _log_outcome(bot, journal, job, "delivered", began, progress, result.price)
     await _add_reroll(message, locale)
     await _remember(bot, job, message, seed=result.seed, user_id=requester.id, guild_id=guild_id)
     return message
 
 
 def _log_outcome(
-    bot: ImagineBot, journal: Journal, job: PreparedJob, outcome: str, began: float, progress: ProgressReporter
+    bot: ImagineBot,
+    journal: Journal,
+    job: PreparedJob,
+    outcome: str,
+    began: float,
+    progress: ProgressReporter,
+    price: float | None,
 ) -> None:
-    """The one INFO line per job: its outcome and timings (and the prompt, unless the owner turned that off)."""
+    """The one INFO line per job: its outcome, timings and price (and the prompt, unless the owner turned
+    that off)."""
     prompt = f" prompt={job.request.prompt!r}" if bot.settings.log_prompts else ""
     log.info(
-        "job=%s outcome=%s model=%s seconds=%.2f progress_edits=%d%s",
+        "job=%s outcome=%s model=%s seconds=%.2f progress_edits=%d price=%s%s",
         journal.job_id,
         outcome,
         job.model.name,
         time.monotonic() - began,
         progress.edits,
+        "unknown" if price is None else f"${price:.4f}",
         prompt,
     )
 

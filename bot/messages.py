@@ -14,9 +14,14 @@ EN: dict[str, str] = {
     "error.unexpected": "Something went wrong on the bot's side. Please try again in a moment.",
     "error.prodia_unavailable": "The image service is not answering right now. Please try again in a few minutes.",
     "error.prodia_invalid_request": "The image service refused these settings ({reason}). Change them and try again.",
-    "error.prodia_auth": "The bot is not set up correctly for the image service. The bot's owner has been told.",
+    "error.prodia_auth": (
+        "The image service refused the bot's access key, so no images can be made until the bot's owner fixes it."
+    ),
     "error.prodia_quota": "The bot's image service account is out of credit. Please tell the bot's owner.",
-    "error.prodia_busy": "The image service is busy. Please try again in a minute.",
+    "error.prodia_busy": (
+        "The image service is busy, or this model is not available to the bot's account. "
+        "Please try again in a minute, or pick another model."
+    ),
     "error.job_failed": "The image service could not make this image. Try another prompt or seed.",
     "error.job_timeout": "The image took longer than {seconds} seconds, so the bot gave up. Please try again.",
     "error.bad_response": "The image service sent back something that is not a usable image. Please try again.",
@@ -117,9 +122,15 @@ RU: dict[str, str] = {
     "error.prodia_invalid_request": (
         "Сервис изображений отклонил эти настройки ({reason}). Измените их и попробуйте снова."
     ),
-    "error.prodia_auth": "Бот неправильно настроен для работы с сервисом изображений. Владельцу бота уже сообщили.",
+    "error.prodia_auth": (
+        "Сервис изображений не принял ключ доступа бота: изображения не будут создаваться, пока владелец бота "
+        "это не исправит."
+    ),
     "error.prodia_quota": "На счёте бота в сервисе изображений закончились средства. Сообщите об этом владельцу бота.",
-    "error.prodia_busy": "Сервис изображений перегружен. Попробуйте ещё раз через минуту.",
+    "error.prodia_busy": (
+        "Сервис изображений перегружен, или эта модель недоступна аккаунту бота. "
+        "Попробуйте ещё раз через минуту или выберите другую модель."
+    ),
     "error.job_failed": "Сервису изображений не удалось создать это изображение. Попробуйте другое описание или seed.",
     "error.job_timeout": "Изображение не было готово за {seconds} с, и бот перестал ждать. Попробуйте ещё раз.",
     "error.bad_response": (

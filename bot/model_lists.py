@@ -82,11 +82,8 @@ SDXL_MODELS: tuple[str, ...] = (
 
 SAMPLERS: tuple[str, ...] = ("Euler", "Euler a", "Heun", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM")
 DEFAULT_SAMPLER = "DPM++ 2M Karras"
-# Prodia v2 job types the bot knows (see shared prodia-api.md section 3).
-V2_JOB_TYPES: tuple[str, ...] = (
-    "inference.flux-fast.schnell.txt2img.v2",
-    "inference.flux.schnell.txt2img.v2",
-    "inference.flux.dev.txt2img.v1",
-    "inference.sdxl.txt2img.v1",
-    "inference.sd15.txt2img.v1",
-)
+# Prodia v2 models the bot offers, by the name users pick: the first three have first-party evidence
+# (Prodia's docs and its official client's tests); sdxl and sd15 only third-party evidence, so they are
+# offered only when PRODIA_V2_MODELS names them. bot.catalog describes each.
+V2_MODEL_NAMES: tuple[str, ...] = ("flux-fast", "flux-schnell", "flux-dev", "sdxl", "sd15")
+V2_DEFAULT_MODELS: tuple[str, ...] = ("flux-fast", "flux-schnell", "flux-dev")

@@ -140,6 +140,6 @@ async def resume_job(bot: ImagineBot, record: JobRecord) -> None:
         locale=guild.preferred_locale.value if guild else None,
         started_at=record.interaction_created_at or record.created_at,
         upload_limit=guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT,
-        # Only v1 jobs can be picked up again at Prodia; v2 is sent again with the same seed.
-        prodia_job_id=record.prodia_job_id if bot.prodia.api == "v1" else None,
+        # A job Prodia gave an id (v1, v2 async) is picked up again by it; otherwise it is sent again.
+        prodia_job_id=record.prodia_job_id,
     )

@@ -90,6 +90,7 @@ class JobRecord:
     created_at: float
     updated_at: float
     attempts: int = 0
+    price: float | None = None  # US dollars Prodia charged, where it said
 
 
 _SETTINGS_FIELDS = frozenset(f.name for f in fields(GuildSettings))

@@ -1,90 +1,167 @@
-"""Prodia v2: one synchronous POST /job answering with the image (multipart with the job, or raw bytes)."""
+"""Prodia v2: a job runs synchronously (one `POST /job` answering with the image) or asynchronously
+(`POST /job/async`, then poll its state by id and fetch the output).
+
+Sync is one request, but a job cut off by a restart can only be sent again (and billed again); async
+costs a few small requests more and survives restarts: the journal keeps the id and resumes it.
+`PRODIA_V2_MODE` picks `sync`, `async` or `auto` (async where the job type accepts it, learned per type).
+Either way a POST that may have run (5xx, dropped connection) is sent again at most once."""
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
+from urllib.parse import quote
 
 from ..catalog import PreparedJob
-from ..errors import BadResponse
-from .base import ProdiaClient, Progress, ProgressCallback
+from ..config import Settings
+from ..errors import BadResponse, InvalidRequest, JobFailed, ProdiaError
+from .base import ApiResponse, Output, PollAnswer, ProdiaClient, Progress, ProgressCallback, clean_reason
+
+log = logging.getLogger(__name__)
 
 ACCEPT = "multipart/form-data; image/png"  # what the official client asks for: the job's JSON and the image
+POST_RESENDS = 1  # a job POST answered 5xx or cut off may have run: send it again once, never more
+PRICED = {"price": "true"}  # asks Prodia to put the job's price in its JSON
+
+
+class JobGone(JobFailed):
+    """Prodia no longer knows an async job id (404: unknown or expired)."""
 
 
 class ProdiaV2(ProdiaClient):
     api = "v2"
     accept = ACCEPT
 
+    def __init__(self, session: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(session, settings, **kwargs)
+        self.mode = settings.prodia_v2_mode
+        self.sync_only: set[str] = set()  # job types whose async endpoint refused them (auto mode)
+
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"}
 
     @staticmethod
     def body(job: PreparedJob) -> dict[str, Any]:
-        request = job.request
-        width, height = job.model.size(request.aspect_ratio)
-        config: dict[str, Any] = {
-            "prompt": request.prompt,
-            "seed": request.seed,
-            "steps": job.steps,
-            "width": width,
-            "height": height,
-        }
-        if "negative_prompt" not in job.model.ignores and request.negative_prompt:
+        """The job JSON: only the config fields the model's job type documents."""
+        request, model = job.request, job.model
+        config: dict[str, Any] = {"prompt": request.prompt, "seed": request.seed}
+        if "steps" in model.fields:
+            config["steps"] = job.steps
+        if "width" in model.fields:
+            config["width"], config["height"] = model.size(request.aspect_ratio)
+        if "negative_prompt" in model.fields and request.negative_prompt:
             config["negative_prompt"] = request.negative_prompt
-        if "cfg" not in job.model.ignores:
-            config["cfg_scale"] = request.cfg
-        if "sampler" not in job.model.ignores:
-            config["sampler"] = request.sampler
-        return {"type": job.model.job_type, "config": config}
+        if "guidance" in model.fields:
+            config["guidance"] = request.cfg
+        return {"type": model.job_type, "config": config}
 
-    async def _run(
-        self, job: PreparedJob, progress: ProgressCallback, job_id: str | None
-    ) -> tuple[bytes, int, str | None]:
-        # v2 has no job to resume: a restarted job is simply sent again with the same seed.
-        await progress(Progress("generating"))
-        answer = await self._call("POST", "/job", json=self.body(job), headers={"Accept": self.accept})
-        seed = job.request.seed or 0
-        if not answer.content_type.startswith("multipart/"):
-            return answer.body, seed, None
-        parts = parse_multipart(answer.content_type, answer.body)
-        if "output" not in parts:
-            raise BadResponse("Prodia's multipart answer has no output part")
+    def uses_async(self, job_type: str) -> bool:
+        return self.mode == "async" or (self.mode == "auto" and job_type not in self.sync_only)
+
+    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None) -> Output:
+        if job_id is not None:  # resuming an async job after a restart: pick it up by id
+            try:
+                return await self._finish(job, job_id, progress)
+            except JobGone:
+                log.warning("Prodia no longer knows job %s; sending it again", job_id)
+        job_type = job.model.job_type or ""
+        if not self.uses_async(job_type):
+            return await self._run_sync(job, progress)
         try:
-            meta = json.loads(parts.get("job", b"{}"))
-        except ValueError:
-            raise BadResponse("Prodia's job part is malformed JSON") from None
-        used_seed = (meta.get("config") or {}).get("seed") if isinstance(meta, dict) else None
-        job_id = meta.get("id") if isinstance(meta, dict) else None
-        return parts["output"], used_seed if isinstance(used_seed, int) else seed, job_id
+            job_id = await self._submit(job)
+        except InvalidRequest:
+            if self.mode != "auto":
+                raise
+            # The async endpoint refused it: the type may not permit async. Sync tells: a bad config is
+            # refused there too (and not scheduled, so not billed); success means sync is this type's way.
+            out = await self._run_sync(job, progress)
+            log.info("Job type %s is not accepted asynchronously; it runs synchronously from now on", job_type)
+            self.sync_only.add(job_type)
+            return out
+        await progress(Progress("submitted", job_id))
+        return await self._finish(job, job_id, progress)
+
+    async def _run_sync(self, job: PreparedJob, progress: ProgressCallback) -> Output:
+        await progress(Progress("generating"))
+        answer = await self._call(
+            "POST", "/job", json=self.body(job), params=PRICED, headers={"Accept": self.accept}, resends=POST_RESENDS
+        )
+        seed = job.request.seed or 0
+        if answer.parts is None:
+            return Output(answer.body, seed)  # a raw image: Prodia may answer so when multipart is not needed
+        if "output" not in answer.parts:
+            raise BadResponse("Prodia's multipart answer has no output part")
+        document = answer.part_json("job")
+        return Output(answer.parts["output"], _seed(document, seed), _id(document), _price(document))
+
+    async def _submit(self, job: PreparedJob) -> str:
+        """POST /job/async: Prodia answers 201 with the job's JSON at once."""
+        answer = await self._call(
+            "POST", "/job/async", json=self.body(job), params=PRICED, headers={"Accept": "application/json"},
+            resends=POST_RESENDS,
+        )  # fmt: skip
+        job_id = _id(_document(answer))
+        if job_id is None:
+            raise BadResponse("Prodia's async answer has no job id")
+        return job_id
+
+    async def _finish(self, job: PreparedJob, job_id: str, progress: ProgressCallback) -> Output:
+        """Poll an async job's state until processed, then read its JSON and download its output."""
+        root = f"/job/async/{quote(job_id, safe='')}"
+
+        async def check() -> PollAnswer[None]:
+            answer = await self._get(f"{root}/job.state.current")
+            state = answer.body.decode("utf-8", "replace").strip().strip('"')
+            if state == "processed":
+                return PollAnswer("done", None, answer.retry_after)
+            if state == "failed":
+                document = _document(await self._get(f"{root}/job.json"))
+                reason = clean_reason(self._redact(str(document.get("error") or "")))
+                raise JobFailed(f"job {job_id} failed: {reason}", reason=reason)
+            if state in ("queued", "pending"):
+                return PollAnswer("queued", None, answer.retry_after)
+            if state == "processing":
+                return PollAnswer("generating", None, answer.retry_after)
+            raise BadResponse(f"unknown job state {clean_reason(state, 40)!r}")
+
+        await self.poll(job_id, job.model.name, progress, check)
+        await progress(Progress("downloading", job_id))
+        document = _document(await self._get(f"{root}/job.json"))
+        names = (await self._get(f"{root}/output")).json()
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise BadResponse("Prodia's output list of a processed job is not a list of names")
+        image = await self._get(f"{root}/output/{quote(names[0], safe='')}")
+        return Output(image.body, _seed(document, job.request.seed or 0), job_id, _price(document))
+
+    async def _get(self, path: str) -> ApiResponse:
+        try:
+            return await self._call("GET", path)
+        except ProdiaError as exc:
+            if exc.status == 404:
+                raise JobGone(str(exc), reason="") from None
+            raise
 
 
-def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
-    """Split a multipart/form-data body into {part name: bytes}, byte-exact."""
-    boundary = next(
-        (p.split("=", 1)[1].strip().strip('"') for p in content_type.split(";") if p.strip().startswith("boundary=")),
-        None,
-    )
-    if not boundary:
-        raise BadResponse("multipart answer without a boundary")
-    parts: dict[str, bytes] = {}
-    for chunk in body.split(b"--" + boundary.encode())[1:]:
-        if chunk.startswith(b"--"):
-            break  # the closing delimiter
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            raise BadResponse("malformed multipart part")
-        name = _part_name(head.decode("latin-1"))
-        if name:
-            parts[name] = content.removesuffix(b"\r\n")
-    return parts
+def _document(answer: ApiResponse) -> dict[str, Any]:
+    document = answer.json()
+    if not isinstance(document, dict):
+        raise BadResponse("Prodia's job JSON is not an object")
+    return document
 
 
-def _part_name(head: str) -> str | None:
-    for line in head.split("\r\n"):
-        if line.lower().startswith("content-disposition"):
-            for param in line.split(";"):
-                key, _, value = param.strip().partition("=")
-                if key == "name":
-                    return value.strip('"')
-    return None
+def _id(document: Any) -> str | None:
+    job_id = document.get("id") if isinstance(document, dict) else None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def _seed(document: Any, default: int) -> int:
+    config = document.get("config") if isinstance(document, dict) else None
+    seed = config.get("seed") if isinstance(config, dict) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else default
+
+
+def _price(document: Any) -> float | None:
+    """`price.dollars` of a job asked for with `?price=true`, if Prodia gave it."""
+    price = document.get("price") if isinstance(document, dict) else None
+    dollars = price.get("dollars") if isinstance(price, dict) else None
+    return float(dollars) if isinstance(dollars, int | float) and not isinstance(dollars, bool) else None
