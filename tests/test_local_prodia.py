@@ -1,6 +1,7 @@
 """The local Prodia server, exercised over real HTTP with a plain aiohttp client."""
 
 import asyncio
+import dataclasses
 import io
 import json
 import signal
@@ -12,12 +13,15 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.local_prodia import Fault, LocalProdia
+from bot.local_prodia import JOB_TYPES, Fault, LocalProdia
 
 KEY = {"X-Prodia-Key": "test-key"}
 BEARER = {"Authorization": "Bearer test-token"}
 FLUX = "inference.flux-fast.schnell.txt2img.v2"
 SDXL_V2 = "inference.sdxl.txt2img.v1"
+IMG2IMG = "inference.flux-2.pro.img2img.v1"
+MULTIPART = {**BEARER, "Accept": "multipart/form-data"}
+ASYNC_GETS = ["job.state.current", "job.json", "output", "output/output.jpg"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -66,6 +70,62 @@ def image_size(data: bytes, fmt: str = "PNG") -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == fmt
         return image.size
+
+
+async def job_part(resp: aiohttp.ClientResponse) -> dict:
+    """The `job` part of a multipart answer (it comes first), read off the open response."""
+    assert resp.content_type == "multipart/form-data", await resp.text()
+    part = await aiohttp.MultipartReader.from_response(resp).next()
+    assert (part.name, part.filename) == ("job", "job.json")
+    assert part.headers["Content-Type"] == "application/json"
+    return await part.json()
+
+
+async def v2_document(
+    http: aiohttp.ClientSession, prodia: LocalProdia, config: dict, job_type: str = FLUX, path: str = "/job", **kwargs
+) -> tuple[int, dict]:
+    """POST a JSON job asking for multipart: the status and the answer's `job` part."""
+    body = {"type": job_type, "config": config}
+    async with http.post(f"{prodia.v2_url}{path}", json=body, headers=MULTIPART, **kwargs) as resp:
+        return resp.status, await job_part(resp)
+
+
+def job_form(body: dict, *inputs: tuple[str, bytes]) -> aiohttp.FormData:
+    """A v2 request as the official client sends it: a `job` part, then `input` parts."""
+    form = aiohttp.FormData()
+    form.add_field("job", json.dumps(body), filename="job.json", content_type="application/json")
+    for filename, data in inputs:
+        form.add_field("input", data, filename=filename, content_type="image/png")
+    return form
+
+
+def png_bytes(size: tuple[int, int] = (8, 8)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+def schema_error(detail: str) -> str:
+    return f"jsonschema validation failed: {detail}"
+
+
+async def submit_async(
+    http: aiohttp.ClientSession, prodia: LocalProdia, config: dict, accept: str | None = None, query: str = ""
+) -> dict:
+    """POST /v2/job/async: the 201 job document."""
+    headers = BEARER if accept is None else {**BEARER, "Accept": accept}
+    body = {"type": FLUX, "config": config}
+    async with http.post(f"{prodia.v2_url}/job/async{query}", json=body, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+        assert resp.content_type == "application/json"
+        return await resp.json()
+
+
+async def async_get(
+    http: aiohttp.ClientSession, prodia: LocalProdia, job_id: str, what: str, headers: dict = BEARER
+) -> tuple[aiohttp.ClientResponse, bytes]:
+    async with http.get(f"{prodia.v2_url}/job/async/{job_id}/{what}", headers=headers) as resp:
+        return resp, await resp.read()
 
 
 # -- v1 ----------------------------------------------------------------------------------------
@@ -144,6 +204,8 @@ async def test_same_prompt_and_seed_give_the_same_image_and_another_seed_does_no
         ("sd", {"prompt": "fox", "model": "sd_xl_base_1.0.safetensors [be9edd61]"}, "model"),
         ("sd", {"prompt": "fox", "seed": "7"}, "seed"),
         ("sdxl", {"prompt": "fox", "width": 4096}, "width"),
+        ("sd", {"prompt": "fox", "width": 127}, "width"),
+        ("sd", {"prompt": "fox", "height": 1025}, "height"),
     ],
 )
 async def test_v1_invalid_params_are_400_naming_the_field(http, prodia, kind, body, field):
@@ -176,6 +238,19 @@ async def test_v1_lists_models(http, prodia, path, expected):
         assert expected in await resp.json()
     async with http.get(f"{prodia.v1_url}/{path.replace('models', 'samplers')}", headers=KEY) as resp:
         assert "DPM++ 2M Karras" in await resp.json()
+
+
+async def test_v1_models_list_is_the_sd_models(http, prodia):
+    async with http.get(f"{prodia.v1_url}/models/list", headers=KEY) as resp:
+        assert (resp.status, resp.content_type) == (200, "application/json")
+        assert await resp.json() == prodia.sd_models
+    assert "deliberate_v3.safetensors [afd9d2d4]" in prodia.sd_models
+
+
+async def test_v1_sd_image_is_sized_by_width_and_height(http):
+    async with LocalProdia() as prodia:
+        image = await generate(http, prodia, {"prompt": "a red fox", "width": 128, "height": 192})
+    assert image_size(image) == (128, 192)
 
 
 async def test_job_duration_callable_gets_the_job_params(http):
@@ -242,9 +317,11 @@ async def test_v2_random_seed_is_recorded(http, prodia):
 @pytest.mark.parametrize("field", ["sampler", "negative_prompt", "cfg_scale"])
 async def test_v2_flux_rejects_sd_only_fields(http, prodia, field):
     value = {"sampler": "Euler", "negative_prompt": "blur", "cfg_scale": 7}[field]
-    resp, body = await v2_job(http, prodia, {"prompt": "fox", field: value})
-    assert resp.status == 400
-    assert json.loads(body) == {"message": f"config.{field} is not allowed for this job type"}
+    status, job = await v2_document(http, prodia, {"prompt": "fox", field: value})
+    assert status == 400
+    assert job["error"] == schema_error(f"/config/additionalProperties: additional properties '{field}' not allowed")
+    assert job["id"]
+    assert prodia.jobs == {}
 
 
 async def test_v2_sdxl_accepts_sampler_and_cfg_scale(http, prodia):
@@ -253,26 +330,36 @@ async def test_v2_sdxl_accepts_sampler_and_cfg_scale(http, prodia):
 
 
 @pytest.mark.parametrize(
-    ("config", "field"),
+    ("config", "error"),
     [
-        ({}, "config.prompt"),
-        ({"prompt": "fox", "steps": 5}, "config.steps"),
-        ({"prompt": "fox", "width": 255}, "config.width"),
-        ({"prompt": "fox", "height": 1921}, "config.height"),
-        ({"prompt": "fox", "seed": -1}, "config.seed"),
-        ({"prompt": "fox", "style_preset": "watercolour"}, "config.style_preset"),
+        ({}, "/config/required: missing properties 'prompt'"),
+        ({"prompt": "fox", "steps": 5}, "/config/steps/maximum: got 5, want 4"),
+        ({"prompt": "fox", "steps": 1000}, "/config/steps/maximum: got 1,000, want 4"),
+        ({"prompt": "fox", "steps": "4"}, "/config/steps/type: got string, want integer"),
+        ({"prompt": "fox", "width": 255}, "/config/width/minimum: got 255, want 256"),
+        ({"prompt": "fox", "height": 1921}, "/config/height/maximum: got 1,921, want 1,920"),
+        ({"prompt": "fox", "seed": -1}, "/config/seed/minimum: got -1, want 0"),
+        (
+            {"prompt": "fox", "style_preset": "watercolour"},
+            '/config/style_preset/enum: value must be one of "3d-model"',
+        ),
     ],
 )
-async def test_v2_invalid_config_is_400_naming_the_field(http, prodia, config, field):
-    resp, body = await v2_job(http, prodia, config)
-    assert resp.status == 400
-    assert json.loads(body)["message"].startswith(field)
+async def test_v2_invalid_config_is_400_naming_the_field(http, prodia, config, error):
+    status, job = await v2_document(http, prodia, config)
+    assert status == 400
+    assert job["error"].startswith(schema_error(error))
+    assert job["id"]
+    assert prodia.jobs == {}
 
 
-async def test_v2_unknown_job_type_is_400(http, prodia):
-    resp, body = await v2_job(http, prodia, {"prompt": "fox"}, job_type="inference.nope.v1")
-    assert resp.status == 400
-    assert json.loads(body)["message"] == "unknown job type"
+@pytest.mark.parametrize("body", [{"config": {"prompt": "fox"}}, {"type": "inference.nope.v1", "config": {}}])
+async def test_v2_missing_or_unknown_job_type_is_429_retry_after_1(http, prodia, body):
+    async with http.post(f"{prodia.v2_url}/job", json=body, headers=MULTIPART) as resp:
+        assert resp.status == 429
+        assert resp.headers["Retry-After"] == "1"
+        assert resp.content_type == "text/plain"
+    assert prodia.jobs == {}
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "right"}])
@@ -281,7 +368,205 @@ async def test_v2_bad_token_is_401(http, headers):
         body = {"type": FLUX, "config": {"prompt": "fox"}}
         async with http.post(f"{prodia.v2_url}/job", json=body, headers=headers) as resp:
             assert resp.status == 401
-            assert await resp.json() == {"message": "token is invalid"}
+            assert resp.content_type == "text/plain"
+            assert await resp.text() == "token is invalid"
+
+
+async def test_v2_multipart_request_is_accepted_like_json(http, prodia):
+    body = {"type": FLUX, "config": {"prompt": "a red fox", "seed": 7, "width": 256, "height": 256}}
+    async with http.post(f"{prodia.v2_url}/job", data=job_form(body), headers=BEARER) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "image/jpeg"
+        from_form = await resp.read()
+    _, from_json = await v2_job(http, prodia, body["config"])
+    assert from_form == from_json
+    assert prodia.requests[0].headers["Content-Type"].startswith("multipart/form-data; boundary=")
+
+
+async def test_v2_input_parts_reach_the_job(http, prodia):
+    image = png_bytes()
+    form = job_form({"type": IMG2IMG, "config": {"prompt": "make it blue"}}, ("fox.png", image))
+    async with http.post(f"{prodia.v2_url}/job", data=form, headers=MULTIPART) as resp:
+        assert resp.status == 200
+        job = await job_part(resp)
+    assert job["type"] == IMG2IMG
+    assert prodia.jobs[job["id"]].extra["inputs"] == {"fox.png": image}
+
+
+async def test_v2_img2img_without_input_parts_is_400(http, prodia):
+    async with http.post(
+        f"{prodia.v2_url}/job", data=job_form({"type": IMG2IMG, "config": {"prompt": "x"}}), headers=MULTIPART
+    ) as resp:
+        assert resp.status == 400
+        job = await job_part(resp)
+    assert job["error"] == "no input images: send them as multipart parts named input"
+    assert prodia.jobs == {}
+
+
+@pytest.mark.parametrize("job_type", sorted(JOB_TYPES))
+async def test_v2_every_job_type_refuses_unknown_config_keys(http, prodia, job_type):
+    status, job = await v2_document(http, prodia, {"prompt": "a red fox", "bogus": 1}, job_type=job_type)
+    assert status == 400
+    assert job["error"] == schema_error("/config/additionalProperties: additional properties 'bogus' not allowed")
+    assert prodia.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("job_type", "defaults"),
+    [
+        (FLUX, {"width": 1024, "height": 1024, "steps": 4, "progressive": False}),
+        ("inference.flux-fast.schnell.txt2img.v1", {"resolution": "1024x1024", "steps": 4, "progressive": False}),
+    ],
+)
+async def test_v2_defaults_are_filled_in_and_echoed(http, prodia, job_type, defaults):
+    status, job = await v2_document(http, prodia, {"prompt": "a red fox"}, job_type=job_type)
+    assert status == 200
+    seed = job["config"].pop("seed")
+    assert job["config"] == {"prompt": "a red fox", **defaults}
+    assert prodia.jobs[job["id"]].params["seed"] == seed
+
+
+async def test_v2_price_true_adds_the_price(http, prodia):
+    status, job = await v2_document(http, prodia, {"prompt": "fox"}, params={"price": "true"})
+    assert status == 200
+    assert set(job["price"]) == {"product", "dollars"}
+    assert isinstance(job["price"]["product"], str)
+    assert job["price"]["dollars"] == 0.0025
+
+
+async def test_v2_without_price_true_there_is_no_price(http, prodia):
+    status, job = await v2_document(http, prodia, {"prompt": "fox"})
+    assert status == 200
+    assert "price" not in job
+
+
+async def test_v2_job_types_can_be_changed_per_test(http, prodia):
+    assert (await v2_job(http, prodia, {"prompt": "fox", "steps": 3}))[0].status == 200
+    flux = prodia.job_types[FLUX]
+    steps = dataclasses.replace(flux.properties["steps"], maximum=2)
+    prodia.job_types[FLUX] = dataclasses.replace(flux, properties={**flux.properties, "steps": steps})
+    status, job = await v2_document(http, prodia, {"prompt": "fox", "steps": 3})
+    assert status == 400
+    assert job["error"] == schema_error("/config/steps/maximum: got 3, want 2")
+    assert JOB_TYPES[FLUX].properties["steps"].maximum == 4  # the module's table is untouched
+
+
+async def test_v2_dropped_job_type_is_429(http, prodia):
+    del prodia.job_types[FLUX]
+    resp, _ = await v2_job(http, prodia, {"prompt": "fox"})
+    assert resp.status == 429
+
+
+# -- v2 async ----------------------------------------------------------------------------------
+
+
+async def test_v2_async_submit_is_201_json_processing(http, prodia):
+    job = await submit_async(http, prodia, {"prompt": "a red fox"})
+    assert job["id"] in prodia.jobs
+    assert job["type"] == FLUX
+    assert job["state"] == {"current": "processing"}
+
+
+async def test_v2_async_state_goes_processing_then_processed(http):
+    async with LocalProdia(job_duration=10, image_scale=0.125) as prodia:
+        job_id = (await submit_async(http, prodia, {"prompt": "a red fox"}))["id"]
+        resp, body = await async_get(http, prodia, job_id, "job.state.current")
+        assert (resp.status, resp.content_type, body) == (200, "text/plain", b"processing")
+        age(prodia, job_id, 10)
+        resp, body = await async_get(http, prodia, job_id, "job.state.current")
+        assert (resp.status, resp.content_type, body) == (200, "text/plain", b"processed")
+
+
+async def test_v2_async_job_json_has_config_metrics_and_price(http, prodia):
+    job_id = (await submit_async(http, prodia, {"prompt": "a red fox", "steps": 2}, query="?price=true"))["id"]
+    resp, body = await async_get(http, prodia, job_id, "job.json")
+    assert (resp.status, resp.content_type) == (200, "application/json")
+    job = json.loads(body)
+    assert job["id"] == job_id
+    assert job["state"] == {"current": "processed"}
+    assert job["config"] | {"prompt": "a red fox", "steps": 2} == job["config"]
+    assert set(job["metrics"]) == {"elapsed", "ips"}
+    assert job["price"]["dollars"] == 0.0025
+
+
+async def test_v2_async_job_json_has_no_price_unless_asked_at_submit(http, prodia):
+    job_id = (await submit_async(http, prodia, {"prompt": "a red fox"}))["id"]
+    _, body = await async_get(http, prodia, job_id, "job.json")
+    assert "price" not in json.loads(body)
+
+
+@pytest.mark.parametrize(("accept", "name"), [(None, "output.jpg"), ("image/png", "output.png")])
+async def test_v2_async_output_lists_the_file(http, prodia, accept, name):
+    job_id = (await submit_async(http, prodia, {"prompt": "a red fox"}, accept))["id"]
+    resp, body = await async_get(http, prodia, job_id, "output")
+    assert (resp.status, resp.content_type) == (200, "application/json")
+    assert json.loads(body) == [name]
+
+
+async def test_v2_async_output_serves_the_image_at_the_config_size(http):
+    async with LocalProdia() as prodia:
+        job_id = (await submit_async(http, prodia, {"prompt": "a red fox", "width": 256, "height": 320}))["id"]
+        resp, body = await async_get(http, prodia, job_id, "output/output.jpg")
+    assert (resp.status, resp.content_type) == (200, "image/jpeg")
+    assert image_size(body, "JPEG") == (256, 320)
+
+
+@pytest.mark.parametrize("what", ASYNC_GETS)
+async def test_v2_async_unknown_id_is_404(http, prodia, what):
+    resp, _ = await async_get(http, prodia, "no-such-job", what)
+    assert resp.status == 404
+
+
+@pytest.mark.parametrize("what", ASYNC_GETS)
+async def test_v2_async_sync_job_id_is_404(http, prodia, what):
+    status, job = await v2_document(http, prodia, {"prompt": "fox"})
+    assert status == 200
+    resp, _ = await async_get(http, prodia, job["id"], what)
+    assert resp.status == 404
+
+
+async def test_v2_async_bad_token_is_401(http):
+    async with LocalProdia(api_key="right") as prodia:
+        body = {"type": FLUX, "config": {"prompt": "fox"}}
+        wrong = {"Authorization": "Bearer wrong"}
+        async with http.post(f"{prodia.v2_url}/job/async", json=body, headers=wrong) as resp:
+            assert (resp.status, resp.content_type, await resp.text()) == (401, "text/plain", "token is invalid")
+        async with http.post(
+            f"{prodia.v2_url}/job/async", json=body, headers={"Authorization": "Bearer right"}
+        ) as resp:
+            job_id = (await resp.json())["id"]
+        for what in ASYNC_GETS:
+            resp, text = await async_get(http, prodia, job_id, what, headers=wrong)
+            assert (resp.status, resp.content_type, text) == (401, "text/plain", b"token is invalid")
+
+
+async def test_v2_job_type_without_async_is_400_on_async_only(http, prodia):
+    prodia.job_types[FLUX] = dataclasses.replace(prodia.job_types[FLUX], permits_async=False)
+    status, job = await v2_document(http, prodia, {"prompt": "fox"}, path="/job/async")
+    assert status == 400
+    assert job["error"] == "job type doesn't support async"
+    assert prodia.jobs == {}
+    assert (await v2_job(http, prodia, {"prompt": "fox"}))[0].status == 200
+
+
+async def test_v2_async_job_fails_fault(http, prodia):
+    prodia.add_fault(Fault("job_fails", path="/v2/job/async"))
+    job_id = (await submit_async(http, prodia, {"prompt": "fox"}))["id"]
+    _, state = await async_get(http, prodia, job_id, "job.state.current")
+    assert state == b"failed"
+    _, body = await async_get(http, prodia, job_id, "job.json")
+    job = json.loads(body)
+    assert job["state"] == {"current": "failed"}
+    assert job["error"] == "generation failed"
+
+
+@pytest.mark.parametrize("what", ASYNC_GETS)
+async def test_v2_async_job_expires_300_s_after_it_finished(http, prodia, what):
+    job_id = (await submit_async(http, prodia, {"prompt": "fox"}))["id"]
+    age(prodia, job_id, 299)
+    assert (await async_get(http, prodia, job_id, what))[0].status == 200
+    age(prodia, job_id, 2)
+    assert (await async_get(http, prodia, job_id, what))[0].status == 404
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -339,13 +624,12 @@ async def test_job_fails_fault_v1(http, prodia):
 
 async def test_job_fails_fault_v2(http, prodia):
     prodia.add_fault(Fault("job_fails", path="/v2/job"))
-    resp, body = await v2_job(http, prodia, {"prompt": "fox"})
-    assert resp.status == 500
+    status, job = await v2_document(http, prodia, {"prompt": "fox"})
+    assert status == 500
     (job_id,) = prodia.jobs
-    assert json.loads(body) == {
-        "message": "job failed",
-        "job": {"id": job_id, "state": {"current": "failed"}, "error": "generation failed"},
-    }
+    assert job["id"] == job_id
+    assert job["state"] == {"current": "failed"}
+    assert job["error"] == "generation failed"
 
 
 async def test_never_finish_fault_v1_stays_generating(http, prodia):
@@ -408,9 +692,35 @@ async def test_image_faults_apply_to_the_v2_output(http, prodia, fault, length):
     assert len(body) == length
 
 
+async def test_status_fault_multipart_shape_answers_a_job_error(http, prodia):
+    prodia.add_fault(Fault("status", status=400, message="bad config", shape="multipart"))
+    status, job = await v2_document(http, prodia, {"prompt": "fox"})
+    assert status == 400
+    assert job["error"] == "bad config"
+    assert job["id"]
+
+
+async def test_status_fault_text_shape_answers_plain_text(http, prodia):
+    prodia.add_fault(Fault("status", status=401, message="token is invalid", shape="text"))
+    resp, body = await v2_job(http, prodia, {"prompt": "fox"})
+    assert (resp.status, resp.content_type, body) == (401, "text/plain", b"token is invalid")
+
+
 def test_unknown_fault_kind_is_refused():
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("explode")
+
+
+def test_unknown_fault_shape_is_refused():
+    with pytest.raises(ValueError, match="unknown fault shape"):
+        Fault("status", shape="xml")
+
+
+async def test_control_api_refuses_an_unknown_fault_shape(http, prodia):
+    async with http.post(f"{prodia.url}/_control/faults", json={"kind": "status", "shape": "xml"}) as resp:
+        assert resp.status == 400
+        assert "unknown fault shape" in (await resp.json())["message"]
+    assert prodia.faults == []
 
 
 # -- control API, recording, proxy -------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 
@@ -22,7 +23,9 @@ from bot.errors import (
     ServerError,
 )
 from bot.local_prodia import Fault, LocalProdia
+from bot.messages import error_text
 from bot.prodia import ProdiaV1, ProdiaV2, Progress, create_client
+from bot.model_lists import V2_MODEL_NAMES
 from bot.prodia.polling import PollPolicy
 from bot.request import GenerationRequest
 
@@ -37,6 +40,7 @@ def settings_for(server: LocalProdia, api: str, **overrides: str) -> Settings:
         "PRODIA_RETRY_DELAY": "0.01",
         "PRODIA_TIMEOUT": "10",
         "PRODIA_POLL_INTERVAL": "0.01",
+        "PRODIA_V2_MODE": "sync",  # tests of async and auto say so
         **overrides,
     }
     return Settings.from_env(env)
@@ -53,7 +57,8 @@ def make_client(session, server, api, **overrides):
 
 
 def prepare(api: str, **params):
-    return Catalog.for_api(api).prepare(GenerationRequest(**{"prompt": "a lighthouse at dusk", **params}))
+    catalog = Catalog.for_api(api, V2_MODEL_NAMES)
+    return catalog.prepare(GenerationRequest(**{"prompt": "a lighthouse at dusk", **params}))
 
 
 # -- v1 ----------------------------------------------------------------------------------------
@@ -274,6 +279,7 @@ async def test_v2_sends_bearer_token_and_multipart_accept(prodia, session):
     client = make_client(session, prodia, "v2")
     result = await client.generate(prepare("v2", seed=1234, aspect_ratio="landscape"))
     call = next(r for r in prodia.requests if r.path == "/v2/job")
+    assert call.query == {"price": "true"}
     assert call.headers["Authorization"] == f"Bearer {KEY}"
     assert "X-Prodia-Key" not in call.headers
     assert call.headers["Accept"] == "multipart/form-data; image/png"
@@ -285,6 +291,7 @@ async def test_v2_sends_bearer_token_and_multipart_accept(prodia, session):
     assert result.job_id in prodia.jobs
     assert result.info.extension == "png"
     assert result.image == prodia.jobs[result.job_id].image
+    assert result.price == 0.0025  # asked for with ?price=true
 
 
 async def test_v2_flux_never_gets_sampler_cfg_or_negative_prompt(prodia, session):
@@ -295,10 +302,11 @@ async def test_v2_flux_never_gets_sampler_cfg_or_negative_prompt(prodia, session
     assert not {"sampler", "cfg_scale", "negative_prompt"} & set(config)
 
 
-async def test_v2_sdxl_gets_every_parameter(prodia, session):
-    await make_client(session, prodia, "v2").generate(prepare("v2", model="sdxl", sampler="Euler", cfg=5))
+async def test_v2_sdxl_gets_only_its_known_fields(prodia, session):
+    job = prepare("v2", model="sdxl", sampler="Euler", cfg=5, negative_prompt="blur", seed=3)
+    await make_client(session, prodia, "v2").generate(job)
     config = prodia.requests[-1].json["config"]
-    assert (config["sampler"], config["cfg_scale"], config["steps"]) == ("Euler", 5.0, 20)
+    assert config == {"prompt": "a lighthouse at dusk", "seed": 3, "steps": 20, "negative_prompt": "blur"}
 
 
 async def test_v2_accepts_a_raw_image_body(prodia, session):
@@ -379,3 +387,160 @@ async def test_key_never_reaches_logs_or_errors(prodia, session, caplog):
 def test_v2_body_is_a_pure_function():
     assert ProdiaV2.body(prepare("v2", seed=1)) == ProdiaV2.body(prepare("v2", seed=1))
     assert ProdiaV1.body(prepare("v1", seed=1))["seed"] == 1
+
+
+# -- v2 in the live API's shapes -----------------------------------------------------------------
+
+FLUX_FAST = "inference.flux-fast.schnell.txt2img.v2"
+
+
+def stricter_steps(server: LocalProdia, maximum: int) -> None:
+    """The server's schema for flux-fast allows fewer steps than the bot sends: Prodia refuses the config."""
+    job_type = server.job_types[FLUX_FAST]
+    steps = dataclasses.replace(job_type.properties["steps"], maximum=maximum)
+    server.job_types[FLUX_FAST] = dataclasses.replace(job_type, properties={**job_type.properties, "steps": steps})
+
+
+def posts(server: LocalProdia, path: str) -> int:
+    return sum(r.method == "POST" and r.path == path for r in server.requests)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_v2_refused_config_shows_prodias_reason_without_multipart_framing(prodia, session, mode):
+    stricter_steps(prodia, 2)
+    with pytest.raises(InvalidRequest) as caught:
+        await make_client(session, prodia, "v2", PRODIA_V2_MODE=mode).generate(prepare("v2"))
+    assert caught.value.params["reason"] == "jsonschema validation failed: /config/steps/maximum: got 4, want 2"
+    assert posts(prodia, "/v2/job" if mode == "sync" else "/v2/job/async") == 1  # a 400 is final
+
+
+async def test_v2_long_reason_is_cut_on_one_clean_line(prodia, session):
+    message = "first line\r\nsecond \x1b[31mred\x1b[0m line " + "word " * 200
+    prodia.add_fault(Fault("status", status=400, message=message, shape="multipart", path="/v2/job"))
+    with pytest.raises(InvalidRequest) as caught:
+        await make_client(session, prodia, "v2").generate(prepare("v2"))
+    reason = caught.value.params["reason"]
+    assert reason.startswith("first line second [31mred [0m line word word")
+    assert len(reason) <= 300 and reason.endswith("word…")
+    assert all(c.isprintable() for c in reason)
+
+
+async def test_v2_bad_token_in_plain_text_is_an_auth_error_sent_once(session):
+    async with LocalProdia(api_key="right", image_scale=0.125) as server:
+        with pytest.raises(AuthError) as caught:
+            await make_client(session, server, "v2").generate(prepare("v2"))
+        assert posts(server, "/v2/job") == 1
+    assert str(caught.value).endswith(": token is invalid")
+
+
+async def test_v2_unknown_job_type_gives_up_as_busy_or_not_available(prodia, session):
+    del prodia.job_types[FLUX_FAST]  # as if this account could not use it: the live API answers 429 forever
+    client = make_client(session, prodia, "v2", PRODIA_MAX_RETRIES="2")
+    client.sleep = _no_wait
+    with pytest.raises(CapacityError) as caught:
+        await client.generate(prepare("v2"))
+    assert posts(prodia, "/v2/job") == 3
+    assert "not available to the bot's account" in error_text(caught.value)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("fault", [Fault("status", status=502, times=None), Fault("disconnect", times=None)])
+async def test_v2_job_post_that_may_have_run_is_sent_again_only_once(prodia, session, mode, fault):
+    path = "/v2/job" if mode == "sync" else "/v2/job/async"
+    prodia.add_fault(dataclasses.replace(fault, path=path))
+    with pytest.raises(ServerError):
+        await make_client(session, prodia, "v2", PRODIA_V2_MODE=mode, PRODIA_MAX_RETRIES="5").generate(prepare("v2"))
+    assert posts(prodia, path) == 2
+
+
+async def test_v2_429s_do_not_count_towards_the_one_resend(prodia, session):
+    prodia.add_fault(Fault("status", status=429, retry_after=0, times=2, path="/v2/job"))
+    prodia.add_fault(Fault("status", status=500, times=1, path="/v2/job"))
+    result = await make_client(session, prodia, "v2").generate(prepare("v2"))
+    assert result.image
+    assert posts(prodia, "/v2/job") == 4  # two 429s (not scheduled), one 500, then the one resend
+
+
+async def test_v2_async_submits_polls_and_downloads_the_output(prodia, session):
+    prodia.job_duration = 0.05
+    steps: list[Progress] = []
+
+    async def on_progress(step: Progress) -> None:
+        steps.append(step)
+
+    result = await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(
+        prepare("v2", seed=77), on_progress
+    )
+    job_id = result.job_id
+    root = f"/v2/job/async/{job_id}"
+    paths = [r.path for r in prodia.requests]
+    assert paths[0] == "/v2/job/async" and prodia.requests[0].query == {"price": "true"}
+    assert set(paths[1:]) == {
+        f"{root}/job.state.current",
+        f"{root}/job.json",
+        f"{root}/output",
+        f"{root}/output/output.jpg",
+    }
+    assert Progress("submitted", job_id) in steps and Progress("downloading", job_id) in steps
+    assert result.image == prodia.jobs[job_id].image
+    assert (result.seed, result.price, result.info.extension) == (77, 0.0025, "jpg")
+
+
+async def test_v2_async_job_is_resumed_by_id_without_a_new_post(prodia, session):
+    client = make_client(session, prodia, "v2", PRODIA_V2_MODE="async")
+    job = prepare("v2", seed=5)
+    job_id = await client._submit(job)  # submitted before a restart
+    result = await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(job, job_id=job_id)
+    assert (result.job_id, posts(prodia, "/v2/job/async")) == (job_id, 1)
+    assert result.image == prodia.jobs[job_id].image
+
+
+async def test_v2_async_job_prodia_forgot_is_sent_again(prodia, session):
+    result = await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(
+        prepare("v2"), job_id="00000000-0000-0000-0000-000000000000"
+    )
+    assert result.job_id in prodia.jobs
+    assert posts(prodia, "/v2/job/async") == 1
+
+
+async def test_v2_async_failed_job_is_job_failed_with_prodias_reason_and_not_sent_again(prodia, session):
+    prodia.add_fault(Fault("job_fails", path="/v2/job/async"))
+    with pytest.raises(JobFailed) as caught:
+        await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(prepare("v2"))
+    assert caught.value.params["reason"] == "generation failed"
+    assert posts(prodia, "/v2/job/async") == 1
+
+
+async def test_v2_auto_learns_a_type_that_refuses_async_and_runs_it_synchronously(prodia, session):
+    prodia.job_types[FLUX_FAST] = dataclasses.replace(prodia.job_types[FLUX_FAST], permits_async=False)
+    client = make_client(session, prodia, "v2", PRODIA_V2_MODE="auto")
+    first = await client.generate(prepare("v2"))
+    second = await client.generate(prepare("v2"))
+    assert first.image and second.image
+    assert [r.path for r in prodia.requests] == ["/v2/job/async", "/v2/job", "/v2/job"]
+
+
+async def test_v2_auto_does_not_learn_sync_from_a_bad_config(prodia, session):
+    stricter_steps(prodia, 2)
+    client = make_client(session, prodia, "v2", PRODIA_V2_MODE="auto")
+    with pytest.raises(InvalidRequest):
+        await client.generate(prepare("v2"))
+    assert [r.path for r in prodia.requests] == ["/v2/job/async", "/v2/job"]  # each refused: neither billed
+    assert client.sync_only == set()
+
+
+async def test_v2_auto_runs_async_where_the_type_accepts_it(prodia, session):
+    result = await make_client(session, prodia, "v2", PRODIA_V2_MODE="auto").generate(prepare("v2"))
+    assert posts(prodia, "/v2/job/async") == 1 and posts(prodia, "/v2/job") == 0
+    assert result.job_id in prodia.jobs
+
+
+async def test_v2_redirect_is_not_followed_with_the_token(prodia, session):
+    prodia.add_fault(Fault("status", status=307, times=None, path="/v2/job"))
+    with pytest.raises(BadResponse):
+        await make_client(session, prodia, "v2").generate(prepare("v2"))
+    assert posts(prodia, "/v2/job") == 1
+
+
+async def _no_wait(_: float) -> None:
+    return None

@@ -13,7 +13,7 @@ import bot.jobs
 from bot.catalog import TUNING, Catalog, Model
 from bot.errors import ImagineError, InvalidInput
 from bot.messages import EN, error_text, text
-from bot.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS
+from bot.model_lists import V2_MODEL_NAMES, DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS
 from bot.request import ASPECT_RATIOS, PROMPT_MAX, SEED_RANGE, GenerationRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def v1() -> Catalog:
 
 @pytest.fixture(scope="module")
 def v2() -> Catalog:
-    return Catalog.for_api("v2")
+    return Catalog.for_api("v2", V2_MODEL_NAMES)  # every v2 model, the third-party-only ones included
 
 
 def test_v1_has_the_65_sd_models() -> None:
@@ -168,6 +168,27 @@ def test_v1_default_is_absolutereality(v1: Catalog) -> None:
 def test_v2_models_and_default(v2: Catalog) -> None:
     assert list(v2.models) == ["flux-fast", "flux-schnell", "flux-dev", "sdxl", "sd15"]
     assert v2.default.name == "flux-fast"
+
+
+def test_v2_offers_only_job_types_with_first_party_evidence_by_default() -> None:
+    catalog = Catalog.for_api("v2")
+    assert list(catalog.models) == ["flux-fast", "flux-schnell", "flux-dev"]
+    assert [m.job_type for m in catalog.models.values()] == [
+        "inference.flux-fast.schnell.txt2img.v2",  # Prodia's docs and the official client's tests
+        "inference.flux.schnell.txt2img.v1",  # the official client's tests
+        "inference.flux.dev.txt2img.v1",  # the official client's tests
+    ]
+
+
+def test_v2_default_model_is_the_first_one_named() -> None:
+    catalog = Catalog.for_api("v2", ["flux-dev", "sdxl"])
+    assert (list(catalog.models), catalog.default.name) == (["flux-dev", "sdxl"], "flux-dev")
+
+
+def test_v2_third_party_models_send_only_prompt_seed_steps_and_negative_prompt(v2: Catalog) -> None:
+    for name in ("sdxl", "sd15"):
+        assert v2.models[name].fields == {"prompt", "seed", "steps", "negative_prompt"}
+        assert v2.models[name].ignores == {"cfg", "sampler", "aspect_ratio"}
 
 
 def test_resolve_exact_name(v1: Catalog) -> None:
@@ -243,9 +264,15 @@ def test_prepare_flux_reports_changed_sampler(v2: Catalog) -> None:
     assert v2.prepare(GenerationRequest("x", sampler="Euler a")).ignored == ("sampler",)
 
 
-def test_prepare_sdxl_ignores_nothing(v2: Catalog) -> None:
-    job = v2.prepare(GenerationRequest("x", model="sdxl", negative_prompt="blurry", cfg=9, sampler="Euler"))
-    assert job.ignored == ()
+def test_prepare_sdxl_takes_the_negative_prompt_and_reports_what_it_ignores(v2: Catalog) -> None:
+    job = v2.prepare(
+        GenerationRequest("x", model="sdxl", negative_prompt="blurry", cfg=9, sampler="Euler", aspect_ratio="portrait")
+    )
+    assert job.ignored == ("cfg", "sampler", "aspect_ratio")
+
+
+def test_prepare_flux_takes_the_aspect_ratio(v2: Catalog) -> None:
+    assert v2.prepare(GenerationRequest("x", aspect_ratio="landscape")).ignored == ()
 
 
 def test_prepare_default_steps_become_the_models_default(v2: Catalog) -> None:

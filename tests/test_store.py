@@ -44,7 +44,13 @@ async def test_migrations_apply_once(store_target: StoreTarget) -> None:
     # Two "processes" starting at once, then a restart: each migration is applied and recorded once.
     first, second = await asyncio.gather(store_target.open(), store_target.open())
     third = await store_target.open()
-    assert await versions(first) == await versions(second) == await versions(third) == [1]
+    assert await versions(first) == await versions(second) == await versions(third) == [1, 2]
+
+
+async def test_job_price_is_journaled(store: Store) -> None:
+    await store.add_job(make_job(id="priced"))
+    await store.update_job("priced", state="generated", price=0.0025)
+    assert (await store.get_job("priced")).price == 0.0025
 
 
 async def test_processes_creating_one_sqlite_file_at_once_all_start(tmp_path) -> None:
@@ -53,7 +59,7 @@ async def test_processes_creating_one_sqlite_file_at_once_all_start(tmp_path) ->
     for attempt in range(20):
         url = f"sqlite:///{tmp_path}/race{attempt}.sqlite3"
         stores = await asyncio.gather(*(open_store(url) for _ in range(3)))
-        assert [await versions(store) for store in stores] == [[1]] * 3
+        assert [await versions(store) for store in stores] == [[1, 2]] * 3
         for store in stores:
             await store.close()
 

@@ -54,7 +54,7 @@ def validate_v1(body: Any, *, sdxl: bool, models: list[str]) -> dict[str, Any]:
         params["aspect_ratio"] = _choice(body, "aspect_ratio", ASPECT_SIZES, default="square")
         for name in ("width", "height"):
             if name in body:
-                params[name] = _integer(body, name, *SD_SIZE, default=None)
+                params[name] = _integer({name: body[name] or False}, name, *SD_SIZE, default=None)  # null refused
     if "style_preset" in body:
         params["style_preset"] = _choice(body, "style_preset", STYLE_PRESETS, default=None)
     return params

@@ -172,16 +172,18 @@ class V2Routes:
         job = self._async_job(request)
         return web.json_response(self._v2_document(job, self._async_state(job)))
 
+    @staticmethod
+    def _output_name(job: Any) -> str:
+        accept = job.extra["accept"]
+        return "output." + ("png" if "image/png" in accept else "webp" if "image/webp" in accept else "jpg")
+
     async def _v2_async_outputs(self, request: web.Request) -> web.Response:
         job = self._async_job(request)
-        if self._async_state(job) != "processed":
-            return web.json_response([])
-        fmt = "png" if "image/png" in job.extra["accept"] else "webp" if "image/webp" in job.extra["accept"] else "jpg"
-        return web.json_response([f"output.{fmt}"])
+        return web.json_response([self._output_name(job)] if self._async_state(job) == "processed" else [])
 
     async def _v2_async_output(self, request: web.Request) -> web.StreamResponse:
         job = self._async_job(request)
-        if self._async_state(job) != "processed" or not request.match_info["name"].startswith("output."):
+        if self._async_state(job) != "processed" or request.match_info["name"] != self._output_name(job):
             raise web.HTTPNotFound(text="output not found")
         fault = self.image_fault(request.path, kinds=("image_404", "redirect"))
         if fault is not None:

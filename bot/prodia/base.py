@@ -253,7 +253,7 @@ class ProdiaClient:
         detail = f"HTTP {status} from {resp.method} {urlsplit(str(resp.url)).path}: {reason or '(no reason given)'}"
         if job is not None and ((job.get("state") or {}).get("current") == "failed" and status >= 500):
             error: ProdiaError = JobFailed(detail, reason=reason)  # it ran and failed: sending it again is no cure
-        elif status in (400, 404, 409, 413, 422):
+        elif status in (400, 422):
             error = InvalidRequest(detail, reason=reason or f"HTTP {status}")
         elif status in (401, 403):
             error = AuthError(detail)
