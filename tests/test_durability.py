@@ -42,7 +42,7 @@ async def only_job(world):
 
 
 async def test_restart_before_submit_submits_again_and_delivers_once(world, prodia, api):
-    prodia.add_fault(Fault("slow", delay=600, path="/v1/sd/generate" if api == "v1" else "/v2/job"))
+    prodia.add_fault(Fault("slow", delay=600, path="/v1/sd/generate" if api == "v1" else "/v2/job/async"))
     reply = await start_imagine(world, prompt="a harbour", seed=9)
     assert (await only_job(world)).state == "accepted"
 
@@ -59,8 +59,8 @@ async def test_restart_before_submit_submits_again_and_delivers_once(world, prod
     assert submits[0].json == submits[1].json  # the same seed: the same image
 
 
-@pytest.mark.parametrize("api", ["v1"])  # only v1 jobs have an id to poll again
-async def test_restart_after_submit_polls_the_same_v1_job(world, prodia, api):
+async def test_restart_after_submit_polls_the_same_job(world, prodia, api):
+    # v1 jobs, and v2 jobs run async (PRODIA_V2_MODE=auto, the default), have an id to pick up again.
     prodia.job_duration = 3
     await world.alice.slash(world.channel, "imagine", prompt="a harbour")
     job = await only_job(world)

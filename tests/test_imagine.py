@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.local_prodia import Fault
@@ -85,7 +87,7 @@ async def test_a_prompt_with_mentions_pings_nobody(world, prodia, api):
     ("fault", "expected"),
     [
         (Fault("status", status=402, times=None), "out of credit"),
-        (Fault("status", status=401, times=None), "not set up correctly"),
+        (Fault("status", status=401, times=None), "refused the bot's access key"),
         (Fault("status", status=400, message="steps too high", times=None), "refused these settings (steps too high)"),
         (Fault("status", status=503, times=None), "not answering right now"),
         (Fault("job_fails"), "could not make this image"),
@@ -98,6 +100,36 @@ async def test_prodia_failure_ends_in_a_clear_message(world, prodia, api, fault,
     assert expected in message.content
     assert not message.embeds and not message.attachments
     assert PRODIA_KEY not in message.content
+
+
+@pytest.mark.parametrize("api", ["v2"])
+async def test_refused_config_in_the_live_shape_shows_prodias_reason_only(world, prodia, api):
+    # The live API refuses a config with a multipart answer whose job part carries the reason.
+    flux = prodia.job_types["inference.flux-fast.schnell.txt2img.v2"]
+    steps = dataclasses.replace(flux.properties["steps"], maximum=2)
+    prodia.job_types[flux.name] = dataclasses.replace(flux, properties={**flux.properties, "steps": steps})
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    content = result.response.content
+    assert content == (
+        "The image service refused these settings (jsonschema validation failed: /config/steps/maximum: "
+        "got 4, want 2). Change them and try again."
+    )
+    assert not prodia.jobs  # refused: nothing was generated (or billed)
+
+
+@pytest.mark.parametrize("api", ["v2"])
+@pytest.mark.parametrize(
+    ("fault", "expected", "sent"),
+    [
+        (Fault("status", status=401, message="token is invalid", shape="text", times=None), "access key", 1),
+        (Fault("status", status=429, retry_after=0, shape="text", times=None), "not available to the bot's account", 6),
+    ],
+)
+async def test_live_auth_and_capacity_answers_end_in_a_sentence(world, prodia, api, fault, expected, sent):
+    prodia.add_fault(dataclasses.replace(fault, path="/v2/job/async"))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert expected in result.response.content
+    assert sum(r.path == "/v2/job/async" for r in prodia.requests) == sent  # 401 final; 429: PRODIA_MAX_RETRIES
 
 
 class TestProdiaNeverFinishes:

@@ -119,7 +119,7 @@ async def test_long_prompts_are_truncated_to_discords_limits(world, prodia, api)
     [
         (Fault("status", status=429, retry_after=0, times=None), "busy"),
         (Fault("malformed_json", times=None), "not a usable image"),
-        (Fault("status", status=403, times=None), "not set up correctly"),
+        (Fault("status", status=403, times=None), "refused the bot's access key"),
     ],
 )
 async def test_more_prodia_failures_end_in_a_clear_message(world, prodia, api, fault, expected):

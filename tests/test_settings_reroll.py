@@ -23,7 +23,7 @@ def model_for(api: str) -> tuple[str, str]:
     """(what an admin types, the catalog name it stands for)."""
     if api == "v1":
         return "dreamshaper_8", "dreamshaper_8.safetensors [9d40847d]"
-    return "sdxl", "sdxl"
+    return "dev", "flux-dev"
 
 
 # -- /settings ----------------------------------------------------------------------------------
@@ -37,12 +37,12 @@ async def test_guild_defaults_are_used_by_the_next_imagine(world, prodia, api):
 
     result = await world.alice.slash(world.channel, "imagine", prompt="a castle")
     fields = fields_of(result.response.embeds[0])
-    assert (fields["Model"], fields["Steps"], fields["Sampler"]) == (model, "12", "Euler")
+    assert (fields["Model"], fields["Steps"], fields.get("Sampler")) == (model, "12", "Euler" if api == "v1" else None)
     body = submits(prodia)[-1]
     sent = body if api == "v1" else body["config"]
     assert sent["steps"] == 12
-    assert sent["sampler"] == "Euler"
-    expected = "dreamshaper_8.safetensors [9d40847d]" if api == "v1" else "inference.sdxl.txt2img.v1"
+    assert sent.get("sampler") == ("Euler" if api == "v1" else None)  # flux takes no sampler
+    expected = "dreamshaper_8.safetensors [9d40847d]" if api == "v1" else "inference.flux.dev.txt2img.v1"
     assert (body["model"] if api == "v1" else body["type"]) == expected
 
 
@@ -117,7 +117,7 @@ async def test_reroll_by_the_requester_uses_a_new_seed(world, prodia, api):
     assert embed.title == "a red fox"
     assert fields_of(embed)["Seed"] != "42"
     assert len(prodia.jobs) == 2
-    newest = prodia.requests[-1] if api == "v2" else [r for r in prodia.requests if r.method == "POST"][-1]
+    newest = [r for r in prodia.requests if r.method == "POST"][-1]
     sent = newest.json if api == "v1" else newest.json["config"]
     assert sent["prompt"] == "a red fox"
     assert str(sent["seed"]) == fields_of(embed)["Seed"]
