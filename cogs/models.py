@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.client import ImagineBot
 
 PAGE_SIZE = 15
+PARAMETERS = ("negative_prompt", "steps", "cfg", "seed", "sampler", "aspect_ratio")  # /imagine's tuning options
 
 
 class Models(commands.Cog):
@@ -45,6 +46,12 @@ class Models(commands.Cog):
                 line += " " + text("models.default", locale)
             if model.aliases:
                 line += " · " + ", ".join(f"`{alias}`" for alias in model.aliases)
+            if model.job_type:  # v2 models differ in what they take: say it
+                taken = [p for p in PARAMETERS if p not in model.ignores]
+                names = ", ".join(text(f"field.{p}", locale) for p in taken)
+                line += "\n  " + text("models.takes", locale, names=names, steps=model.max_steps)
+                if model.evidence == "third-party code":
+                    line += " " + text("models.unconfirmed", locale)
             lines.append(line)
         embed = discord.Embed(
             title=text("models.title", locale, count=len(found)),

@@ -164,6 +164,32 @@ async def test_reroll_works_after_a_restart(world, prodia, api):
 # -- /models -------------------------------------------------------------------------------------
 
 
+class TestThirdPartyModels:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_V2_MODELS": "flux-fast,sdxl"}
+
+    @pytest.mark.parametrize("api", ["v2"])
+    async def test_models_says_what_an_opt_in_model_takes_and_that_it_is_unconfirmed(self, world, api):
+        result = await world.alice.slash(world.channel, "models")
+        assert result.response.embeds[0].description.splitlines()[2:] == [
+            "`sdxl` · `sd-xl`",
+            "  takes: Negative prompt, Steps, Seed (steps up to 25) · not confirmed by Prodia's documentation",
+        ]
+
+    @pytest.mark.parametrize("api", ["v2"])
+    async def test_opt_in_model_sends_only_its_known_fields(self, world, prodia, api):
+        result = await world.alice.slash(
+            world.channel, "imagine", prompt="a fox", model="sdxl", negative_prompt="blur", seed=4, sampler="DDIM"
+        )
+        assert result.response.embeds[0].description == "sdxl does not use: Sampler."
+        (post,) = [r for r in prodia.requests if r.method == "POST"]
+        assert post.json == {
+            "type": "inference.sdxl.txt2img.v1",
+            "config": {"prompt": "a fox", "seed": 4, "steps": 20, "negative_prompt": "blur"},
+        }
+
+
 async def test_models_lists_pages_and_searches(world, api):
     result = await world.alice.slash(world.channel, "models")
     embed = result.response.embeds[0]
@@ -179,6 +205,9 @@ async def test_models_lists_pages_and_searches(world, api):
         lines = found.response.embeds[0].description.splitlines()
         assert lines and all("dreamshaper" in line.lower() for line in lines)
     else:
-        assert "`flux-fast` (default) · `flux`" in embed.description
+        assert embed.description.splitlines()[:2] == [
+            "`flux-fast` (default) · `flux`",
+            "  takes: Steps, Seed, Aspect ratio (steps up to 4)",
+        ]
     missing = await world.alice.slash(world.channel, "models", search="zzzz")
     assert missing.response.content == "No model matches “zzzz”."
