@@ -24,8 +24,8 @@ from bot.errors import (
 )
 from bot.local_prodia import Fault, LocalProdia
 from bot.messages import error_text
-from bot.prodia import ProdiaV1, ProdiaV2, Progress, create_client
 from bot.model_lists import V2_MODEL_NAMES
+from bot.prodia import ProdiaV1, ProdiaV2, Progress, create_client
 from bot.prodia.polling import PollPolicy
 from bot.request import GenerationRequest
 

@@ -13,7 +13,7 @@ import bot.jobs
 from bot.catalog import TUNING, Catalog, Model
 from bot.errors import ImagineError, InvalidInput
 from bot.messages import EN, error_text, text
-from bot.model_lists import V2_MODEL_NAMES, DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS
+from bot.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS, V2_MODEL_NAMES
 from bot.request import ASPECT_RATIOS, PROMPT_MAX, SEED_RANGE, GenerationRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
