@@ -89,6 +89,8 @@ def test_log_level_is_upper_cased() -> None:
         ("LOG_LEVEL", "LOUD"),
         ("PRODIA_IMAGE_HOSTS", "images.example.com/path"),
         ("SYNC_COMMANDS", "maybe"),
+        ("PRODIA_V2_MODE", "sometimes"),
+        ("PRODIA_V2_MODELS", "flux-fast,midjourney"),
     ],
 )
 def test_invalid_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
@@ -96,6 +98,21 @@ def test_invalid_value_raises_config_error_naming_the_variable(variable: str, va
         Settings.from_env({variable: value})
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable)
+
+
+def test_v2_mode_and_models_defaults_and_parsing() -> None:
+    default = Settings.from_env({})
+    assert (default.prodia_v2_mode, default.prodia_v2_models) == ("auto", ("flux-fast", "flux-schnell", "flux-dev"))
+    chosen = Settings.from_env({"PRODIA_V2_MODE": "SYNC", "PRODIA_V2_MODELS": " sdxl, flux-dev,sdxl "})
+    assert (chosen.prodia_v2_mode, chosen.prodia_v2_models) == ("sync", ("sdxl", "flux-dev"))
+
+
+def test_unknown_v2_model_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PRODIA_V2_MODELS": "flux-fast,midjourney"})
+    assert str(caught.value).startswith(
+        "PRODIA_V2_MODELS knows flux-fast, flux-schnell, flux-dev, sdxl, sd15; got midjourney"
+    )
 
 
 # --- Image hosts ---

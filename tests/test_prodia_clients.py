@@ -355,11 +355,14 @@ async def test_v2_bad_token_is_an_auth_error(session):
             await make_client(session, server, "v2").generate(prepare("v2"))
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(("kind", "size"), [("not_image", 0), ("image_huge", 300_000)])
-async def test_v2_unusable_output_is_refused(prodia, session, kind, size):
-    prodia.add_fault(Fault(kind, size=size, path="/v2/job"))
+async def test_v2_unusable_output_is_refused(prodia, session, kind, size, mode):
+    prodia.add_fault(Fault(kind, size=size, path="/v2/job*"))
+    client = make_client(session, prodia, "v2", MAX_IMAGE_BYTES="200000", PRODIA_V2_MODE=mode)
     with pytest.raises(BadResponse):
-        await make_client(session, prodia, "v2", MAX_IMAGE_BYTES="200000").generate(prepare("v2"))
+        await client.generate(prepare("v2"))
+    assert not prodia.faults  # the fault was served
 
 
 async def test_v2_never_finishing_job_hits_the_deadline(prodia, session):
