@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from types import SimpleNamespace
 
@@ -241,3 +242,15 @@ class TestEditPacing:
 
 def patches(world):
     return [r for r in world.env.http_requests if r.method == "PATCH" and "/messages/" in r.path]
+
+
+@pytest.mark.parametrize("api", ["v2"])
+async def test_prodias_price_is_kept_in_the_journal_and_logged(world, prodia, api, caplog):
+    caplog.set_level(logging.INFO, logger="bot.delivery")
+    await world.alice.slash(world.channel, "imagine", prompt="a harbour")
+    await world.env.advance_time(5)
+    job = await only_job(world)
+    assert (job.state, job.price) == ("delivered", 0.0025)
+    assert [r.query for r in prodia.requests if r.method == "POST"] == [{"price": "true"}]
+    (line,) = [r.getMessage() for r in caplog.records if "outcome=delivered" in r.getMessage()]
+    assert "price=$0.0025" in line

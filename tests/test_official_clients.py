@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -253,3 +254,23 @@ async def test_prodiapy_bad_key_raises_authentication_error(server):
     client = Prodia(api_key="not-the-key", base_url=server.v1_url)
     with pytest.raises(AuthenticationError, match="Prodia API returned 401"):
         await asyncio.to_thread(client.sd.generate, prompt=PROMPT)
+
+
+# -- the standalone server, as a newcomer runs it ----------------------------------------------------
+
+
+async def test_official_clients_generate_against_python_m_bot_local_prodia(node):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.local_prodia", "--port", "0", "--api-key", TOKEN,
+        cwd=COMPAT.parents[1], stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        root = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)[1]
+        v2 = await run_node(node, "v2.mjs", "default", f"{root}/v2")
+        v1 = await run_node(node, "v1.mjs", "generate", f"{root}/v1")
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert v2.get("ok") and v2["magic"].startswith(JPEG), v2
+    assert v1.get("ok") and v1["magic"] == PNG, v1
