@@ -209,6 +209,19 @@ def table(report: dict) -> str:
             cells += [f"{a['polls_per_job']:>9.2f}", f"{w.get('delay_mean_s', 0) * 1000:>7.0f}ms"]
             cells.append(f"{w.get('polls_per_job', 0):>10.2f}")
             lines.append(f"{name:<12} " + " ".join(cells))
+    v2 = report.get("v2")
+    if v2:
+        lines.append("")
+        lines.append(f"v2 modes: {v2['jobs_per_mode']} flux-fast jobs per mode, the same jobs (sync: least possible)")
+        lines.append(f"{'mode':<8} {'delay mean':>10} {'p95':>7} {'max':>7} {'extra vs sync':>14} {'requests/job':>13}")
+        for name, m in v2["modes"].items():
+            a = m["all"]
+            extra = m.get("extra_delay_vs_sync_s")
+            lines.append(
+                f"{name:<8} {a.get('delay_mean_s', 0) * 1000:>8.0f}ms {a.get('delay_p95_s', 0) * 1000:>5.0f}ms "
+                f"{a.get('delay_max_s', 0) * 1000:>5.0f}ms {(extra or 0) * 1000:>12.0f}ms "
+                f"{a.get('requests_per_job', 0):>13.2f}"
+            )
     ack = report.get("ack")
     if ack:
         lines.append("")

@@ -11,13 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import delivery
+from . import delivery, v2modes
 from .procs import local_server, run_json
 from .report import table, targets
 
 FULL = {
     "delivery_jobs": 200,
     "delivery_spread": 24.0,
+    "v2_jobs": 100,
+    "v2_spread": 20.0,
     "ack_in_flight": 500,
     "ack_measure": 200,
     "ack_context_measure": 50,  # the old way (context): its fill alone takes minutes (simcord's settlement)
@@ -27,6 +29,8 @@ FULL = {
 QUICK = {
     "delivery_jobs": 40,
     "delivery_spread": 6.0,
+    "v2_jobs": 20,
+    "v2_spread": 4.0,
     "ack_in_flight": 40,
     "ack_measure": 20,
     "ack_context_measure": 10,
@@ -41,7 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="where to write the JSON report")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run of well under a minute")
     parser.add_argument(
-        "--phases", default="delivery,ack,capacity,edits", help="comma-separated subset of delivery,ack,capacity,edits"
+        "--phases",
+        default="delivery,v2,ack,capacity,edits",
+        help="comma-separated subset of delivery,v2,ack,capacity,edits",
     )
     return parser.parse_args(argv)
 
@@ -101,6 +107,9 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "- harness share). It is an estimate: unclassified samples (asyncio, stdlib, other threads) are "
             "counted as the bot's, and what simcord replaces (real HTTPS to Discord, the gateway websocket) is "
             "not measured at all.",
+            "v2": "the bot's ProdiaV2 in each PRODIA_V2_MODE over the same flux-fast jobs (Poisson arrivals); each job "
+            "takes the bench server's default duration (the mean of the 8 v1 models' durations) +-10%; delay as in "
+            "delivery; requests per job = 1 for sync, polls + 4 for async (submit, job.json, output list, output)",
             "edits": "PATCHes of each interaction's reply, timestamped with perf_counter when simcord logs them; "
             "jobs with the 1-6 s per-model durations",
         },
@@ -112,6 +121,10 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             report["delivery"] = asyncio.run(
                 delivery.run(url, config["delivery_jobs"], config["delivery_spread"], SEED)
             )
+    if "v2" in phases:
+        log("v2: sync, async and auto over the same flux-fast jobs ...")
+        with local_server("--durations", "models", "--seed", str(SEED), "--image-scale", "0.25") as url:
+            report["v2"] = asyncio.run(v2modes.run(url, config["v2_jobs"], config["v2_spread"], SEED))
     if "ack" in phases:
         for key, fill, measure, refuse in (
             ("ack", "direct", config["ack_measure"], True),

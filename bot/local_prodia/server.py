@@ -309,6 +309,7 @@ class LocalProdia(V1Routes, V2Routes):
                     "created_wall": job.created_wall,
                     "finished_wall": job.finished_wall,
                     "polls": job.polls,
+                    "prompt": job.params.get("prompt"),
                     "duration": job.duration,
                 }
                 for job in self.jobs.values()

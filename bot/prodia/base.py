@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -164,7 +164,7 @@ class ProdiaClient:
                 elif sent_at - not_done_at <= max(0.5, 0.25 * sent_at):  # a narrow bracket: its midpoint
                     self.poll_policy.observe(model, (not_done_at + sent_at) / 2)
                 # else: a wide bracket (a long sleep after early polls) says too little to learn from
-                return answer.result  # type: ignore[return-value]
+                return cast(T, answer.result)
             not_done_at = time.monotonic() - started
             self.poll_policy.running(model, sent_at)
             if answer.status != status:

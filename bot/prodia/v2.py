@@ -8,6 +8,7 @@ Either way a POST that may have run (5xx, dropped connection) is sent again at m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -126,8 +127,8 @@ class ProdiaV2(ProdiaClient):
 
         await self.poll(job_id, job.model.name, progress, check)
         await progress(Progress("downloading", job_id))
-        document = _document(await self._get(f"{root}/job.json"))
-        names = (await self._get(f"{root}/output")).json()
+        job_json, output_list = await asyncio.gather(self._get(f"{root}/job.json"), self._get(f"{root}/output"))
+        document, names = _document(job_json), output_list.json()
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise BadResponse("Prodia's output list of a processed job is not a list of names")
         image = await self._get(f"{root}/output/{quote(names[0], safe='')}")
