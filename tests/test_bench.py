@@ -8,7 +8,7 @@ import statistics
 import pytest
 from aiohttp import web
 
-from bench import delivery
+from bench import delivery, v2modes
 from bench.procs import local_server
 from bench.report import table, targets
 from bench.run import build_report
@@ -167,6 +167,19 @@ def test_delivery_phase_report_structure():
     ]
     assert all(isinstance(row["pass"], bool) for row in report["targets"])
     assert "fixed_250ms" in table(report)
+
+
+def test_v2_phase_runs_every_mode_over_the_same_jobs():
+    with local_server("--durations", "fixed", "--duration", "0.2", "--image-scale", "0.0625") as url:
+        result = asyncio.run(v2modes.run(url, count=4, spread=0.2, seed=1))
+    assert list(result["modes"]) == ["sync", "async", "auto"]
+    for mode in result["modes"].values():
+        assert mode["delivered"] == 4 and not mode["errors"]
+    assert result["modes"]["sync"]["all"]["requests_per_job"] == 1
+    assert result["modes"]["async"]["all"]["requests_per_job"] >= 5  # submit, >= 1 poll, job.json, list, output
+    assert result["modes"]["sync"]["extra_delay_vs_sync_s"] == 0
+    report = {"mode": "test", "machine": {"cpu_count": 2, "python": "3", "platform": "x"}, "v2": result, "targets": []}
+    assert "v2 modes: 4 flux-fast jobs per mode" in table(report)
 
 
 def test_bot_phases_report_structure():
