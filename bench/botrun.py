@@ -254,7 +254,7 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
         await _refuse_new_jobs(args.server)
     direct_running = sum(not t.done() for t in fill_tasks)
     tracked = sum(t in env._work.tasks for t in fill_tasks)  # simcord's task registry (internal): expect 0
-    in_flight = env.bot.queue.running + env.bot.queue.waiting + direct_running
+    in_flight = env.bot.pipeline.queue.running + env.bot.pipeline.queue.waiting + direct_running
     before = set(ARRIVED)
     polls_at_fill = await _server_polls(args.server)
     gc_pauses: list[tuple[int, float]] = []  # (generation, ms): are the slow acks garbage collections?
@@ -307,7 +307,7 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
         "direct_jobs_tracked_by_simcord": tracked,
         "direct_jobs_ended_early": len(failed),
         "direct_job_errors": [repr(t.exception())[:160] for t in failed if not t.cancelled() and t.exception()][:3],
-        "running_at_prodia": env.bot.queue.running + direct_running,
+        "running_at_prodia": env.bot.pipeline.queue.running + direct_running,
         "fill_seconds": round(fill_seconds, 2),
         "measured": len(latencies),
         "no_defer": missing,
@@ -351,7 +351,7 @@ def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[n
     loop = asyncio.get_running_loop()
     tasks = []
     for index in range(count):
-        job = bot.catalog.prepare(GenerationRequest(prompt=f"in flight {index}", seed=90000 + index))
+        job = bot.pipeline.catalog.prepare(GenerationRequest(prompt=f"in flight {index}", seed=90000 + index))
         tasks.append(loop.create_task(bot.prodia.generate(job, progress)))
     return tasks
 
@@ -392,20 +392,20 @@ async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type:
         lag = max(lag, clock.behind())
         if args.verbose and index % 50 == 0:
             print(f"issued {index} at {time.perf_counter() - wall0:.1f}s", file=sys.stderr, flush=True)
-        peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
+        peak_in_flight = max(peak_in_flight, env.bot.pipeline.queue.running + env.bot.pipeline.queue.waiting)
     issued = time.perf_counter() - wall0
     deadline = time.perf_counter() + args.timeout
     while time.perf_counter() < deadline:
         items = _interactions(log)
         ended = sum(1 for item in items.values() if item["edits"] and item["edits"][-1]["final"])
         failed = sum(1 for item in items.values() if item["edits"] and not item["edits"][-1]["final"])
-        peak_in_flight = max(peak_in_flight, env.bot.queue.running + env.bot.queue.waiting)
-        if ended >= args.jobs or (not env.bot.running_jobs and len(items) >= args.jobs):
+        peak_in_flight = max(peak_in_flight, env.bot.pipeline.queue.running + env.bot.pipeline.queue.waiting)
+        if ended >= args.jobs or (not env.bot.pipeline.running and len(items) >= args.jobs):
             break  # every job's delivery has ended (a queue slot is freed before the final edit)
         if args.verbose:
             print(
                 f"{time.perf_counter() - wall0:.1f}s ended={ended} failed={failed} items={len(items)} "
-                f"running={env.bot.queue.running} waiting={env.bot.queue.waiting}",
+                f"running={env.bot.pipeline.queue.running} waiting={env.bot.pipeline.queue.waiting}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -482,8 +482,8 @@ async def concurrent_phase(env, log: TimedLog, users, channel, args) -> dict:  #
     async with asyncio.timeout(args.timeout):
         await _wait_submitted(args.server, args.jobs)
     submitted = time.perf_counter() - wall0
-    in_flight = env.bot.queue.running + env.bot.queue.waiting
-    held_jobs = len(env.bot.running_jobs)
+    in_flight = env.bot.pipeline.queue.running + env.bot.pipeline.queue.waiting
+    held_jobs = len(env.bot.pipeline.running)
     rss_held = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     released = await _finish_all(args.server)
     _batch_virtual_timers(0.1)
@@ -494,7 +494,7 @@ async def concurrent_phase(env, log: TimedLog, users, channel, args) -> dict:  #
     virtual_seconds = timeouts = 0
     try:
         async with asyncio.timeout(args.timeout):
-            while env.bot.running_jobs:
+            while env.bot.pipeline.running:
                 try:
                     await env.advance_time(1.0)
                 except TimeoutError:
@@ -503,7 +503,7 @@ async def concurrent_phase(env, log: TimedLog, users, channel, args) -> dict:  #
                 if args.verbose:
                     print(
                         f"{time.perf_counter() - wall0:.1f}s virtual +{virtual_seconds}s "
-                        f"running={len(env.bot.running_jobs)}",
+                        f"running={len(env.bot.pipeline.running)}",
                         file=sys.stderr,
                         flush=True,
                     )

@@ -7,8 +7,6 @@ import gc
 import hashlib
 import json
 import logging
-import time
-import uuid
 
 import aiohttp
 import discord
@@ -18,10 +16,10 @@ from .catalog import Catalog
 from .config import Settings
 from .errors import ImagineError
 from .i18n import CatalogueTranslator
-from .jobs import JobQueue, UserLimits
 from .model_lists import SAMPLERS
+from .pipeline import LEASE_SECONDS, JobPipeline
 from .prodia import ProdiaClient, ProdiaV1, create_client
-from .resume import LEASE_SECONDS, renew_leases, resume_jobs
+from .recovery import renew_leases, resume_unfinished
 from .store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -39,6 +37,7 @@ class ImagineMixin:
     session: aiohttp.ClientSession
     store: Store
     prodia: ProdiaClient
+    pipeline: JobPipeline
 
     def __init__(self, settings: Settings, **options) -> None:
         intents = discord.Intents.none()
@@ -53,19 +52,8 @@ class ImagineMixin:
             **options,
         )
         self.settings = settings
-        self.catalog = Catalog.for_api(settings.prodia_api, settings.prodia_v2_models)
-        self.queue = JobQueue(settings.max_concurrent_jobs, settings.queue_size)
-        self.user_limits = UserLimits(settings.user_max_jobs, settings.user_cooldown)
-        self.running_jobs: dict[asyncio.Task, str] = {}  # task -> journal id
-        self.instance_id = uuid.uuid4().hex  # names this process in job leases
-        self.started_at = time.time()
         self._resumer: asyncio.Task | None = None
         self._refresher: asyncio.Task | None = None
-
-    @property
-    def handles_dms(self) -> bool:
-        """DMs arrive on shard 0: only the process running it resumes DM jobs."""
-        return 0 in (getattr(self, "shard_ids", None) or [0])
 
     async def setup_hook(self) -> None:
         self.session = aiohttp.ClientSession(
@@ -74,6 +62,8 @@ class ImagineMixin:
         )
         self.store = await open_store(self.settings.database_url)
         self.prodia = create_client(self.session, self.settings)
+        catalog = Catalog.for_api(self.settings.prodia_api, self.settings.prodia_v2_models)
+        self.pipeline = JobPipeline(self, self.settings, self.store, self.prodia, catalog)  # type: ignore[arg-type]
         await self.tree.set_translator(CatalogueTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -95,7 +85,7 @@ class ImagineMixin:
             cached = await self.store.get_meta(MODELS_CACHE_KEY)
             if cached:
                 lists = json.loads(cached)
-                self.catalog = Catalog.from_v1_lists(lists["sd"], lists["sdxl"])
+                self.pipeline.catalog = Catalog.from_v1_lists(lists["sd"], lists["sdxl"])
         except Exception:
             log.exception("Ignoring the cached model list")
 
@@ -106,11 +96,11 @@ class ImagineMixin:
             sd, sdxl, samplers = await self.prodia.model_lists()
             catalog = Catalog.from_v1_lists(sd, sdxl)
         except (ImagineError, ValueError) as exc:
-            log.warning("Could not refresh the model list (%s); keeping %d models", exc, len(self.catalog))
+            log.warning("Could not refresh the model list (%s); keeping %d models", exc, len(self.pipeline.catalog))
             return False
         if missing := set(SAMPLERS) - set(samplers):
             log.warning("Prodia no longer lists samplers %s", ", ".join(sorted(missing)))
-        self.catalog = catalog
+        self.pipeline.catalog = catalog
         try:
             await self.store.set_meta(MODELS_CACHE_KEY, json.dumps({"sd": sd, "sdxl": sdxl}))
         except Exception:
@@ -126,8 +116,8 @@ class ImagineMixin:
     async def _resume_after_ready(self) -> None:
         await self.wait_until_ready()
         while True:  # the first pass resumes our own past jobs; later ones those of stopped processes
-            await resume_jobs(self)
-            await renew_leases(self)
+            await resume_unfinished(self.pipeline)
+            await renew_leases(self.pipeline)
             await asyncio.sleep(LEASE_SECONDS / 3)
 
     async def sync_commands_if_changed(self) -> bool:
@@ -152,15 +142,12 @@ class ImagineMixin:
         if self.is_closed():
             return
         # Jobs in flight stay unfinished in the journal: the next start resumes them.
-        pending = [*self.running_jobs, *(task for task in (self._resumer, self._refresher) if task)]
+        pending = [task for task in (self._resumer, self._refresher) if task]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if hasattr(self, "store"):
-            try:
-                await self.store.release_jobs(self.instance_id)
-            except Exception:
-                log.exception("Could not release job leases; they expire on their own")
+        if hasattr(self, "pipeline"):
+            await self.pipeline.close()
         try:
             await super().close()
         finally:

@@ -32,7 +32,7 @@ class Models(commands.Cog):
         page: app_commands.Range[int, 1, 1000] = 1,
     ) -> None:
         locale = interaction.locale.value
-        catalog = self.bot.catalog
+        catalog = self.bot.pipeline.catalog
         found = catalog.search(search or "", limit=len(catalog))
         if not found:
             await interaction.response.send_message(text("models.none", locale, search=search), ephemeral=True)

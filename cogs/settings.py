@@ -16,7 +16,7 @@ from bot.messages import error_text, text
 from bot.render import truncate
 from bot.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
 from bot.store import GuildSettings, StoreError
-from cogs.imagine import ASPECT_CHOICES, DEFAULT_FIELDS, SAMPLER_CHOICES, model_autocomplete
+from cogs._options import ASPECT_CHOICES, DEFAULT_FIELDS, SAMPLER_CHOICES, model_autocomplete
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -87,7 +87,7 @@ class ServerSettings(commands.Cog):
             changes["daily_cap"] = daily_cap or None
         try:
             if model is not None:
-                found = self.bot.catalog.get(model)
+                found = self.bot.pipeline.catalog.get(model)
                 if found is None:
                     raise InvalidInput("unknown model", problem="unknown_model", name=model[:100])
                 changes["model"] = found.name
@@ -124,7 +124,7 @@ class ServerSettings(commands.Cog):
     def _describe(self, current: GuildSettings, locale: str) -> discord.Embed:
         builtin = GenerationRequest(prompt="-")
         builtin_values = {
-            "model": self.bot.catalog.default.name,
+            "model": self.bot.pipeline.catalog.default.name,
             "sampler": builtin.sampler,
             "steps": builtin.steps,
             "cfg": f"{DEFAULT_CFG:g}",

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-from bot.delivery import Reply, run_job
+from bot.delivery import Reply
 from bot.local_prodia import Fault
+from bot.origin import JobKind, Origin
 from bot.request import GenerationRequest
-from bot.resume import journal_job
 from bot.store import StoreError
 from tests.discord_world import results_in
 
@@ -181,15 +181,14 @@ class FileRefusingReply(Reply):
 async def test_no_permission_to_attach_files_is_said_in_text(world, prodia, api):
     bot = world.bot
     channel = bot.get_channel(world.channel.id)
-    job = bot.catalog.prepare(GenerationRequest(prompt="a fox"))
-    journal = await journal_job(bot, job, kind="imagine", channel_id=channel.id, guild_id=world.guild.id, user_id=1)
-    reply = FileRefusingReply(channel)
-    delivered = await run_job(
-        bot, job, reply, journal=journal, requester=bot.user, guild_id=world.guild.id, locale=None, started_at=0
+    job = bot.pipeline.catalog.prepare(GenerationRequest(prompt="a fox"))
+    origin = Origin(
+        JobKind.IMAGINE, user_id=1, channel_id=channel.id, guild_id=world.guild.id, locale=None, started_at=0
     )
+    delivered = await bot.pipeline.start(job, FileRefusingReply(channel), origin)
     assert delivered is None
     assert "I need the Embed Links and Attach Files permissions" in world.channel.history()[-1].content
-    assert (await bot.store.get_job(journal.job_id)).state == "failed"
+    assert (await only_job(world)).state == "failed"
 
 
 async def test_a_job_discord_keeps_refusing_is_given_up(world, prodia, api):
@@ -246,7 +245,7 @@ def patches(world):
 
 @pytest.mark.parametrize("api", ["v2"])
 async def test_prodias_price_is_kept_in_the_journal_and_logged(world, prodia, api, caplog):
-    caplog.set_level(logging.INFO, logger="bot.delivery")
+    caplog.set_level(logging.INFO, logger="bot.pipeline")
     await world.alice.slash(world.channel, "imagine", prompt="a harbour")
     await world.env.advance_time(5)
     job = await only_job(world)

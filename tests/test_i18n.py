@@ -243,7 +243,7 @@ async def test_a_russian_server_gets_russian_progress_and_result(world, prodia, 
     fields = fields_of(embed)
     assert fields["Seed"] == "42"
     assert fields["Соотношение сторон"] == "Вертикальное"
-    assert fields["Модель"] == world.bot.catalog.default.name
+    assert fields["Модель"] == world.bot.pipeline.catalog.default.name
     assert "Шаги" in fields
     assert "не использует: Сэмплер." in embed.description
     assert embed.footer.text.startswith("Запрос: olga · ")

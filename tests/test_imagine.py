@@ -67,7 +67,7 @@ async def test_imagine_defers_shows_progress_and_posts_the_image(world, prodia, 
 async def test_unknown_model_is_replaced_by_the_default_and_said(world, prodia, api):
     result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="no-such-model")
     embed = result.response.embeds[0]
-    default = world.bot.catalog.default.name
+    default = world.bot.pipeline.catalog.default.name
     assert f"There is no model “no-such-model”, so {default} was used." in embed.description
     assert fields_of(embed)["Model"] == default
 

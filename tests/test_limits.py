@@ -58,12 +58,12 @@ class TestQueue:
         return {"MAX_CONCURRENT_JOBS": "1", "QUEUE_SIZE": "0"}
 
     async def test_a_full_queue_says_so_at_once(self, world, prodia, api):
-        world.bot.queue.running = 1  # a job of someone else holds the only slot
+        world.bot.pipeline.queue.running = 1  # a job of someone else holds the only slot
         result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
         assert result.response.ephemeral
         assert "at capacity" in result.response.content
         assert submits(prodia) == []
-        world.bot.queue.running = 0
+        world.bot.pipeline.queue.running = 0
         result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
         assert result.response.embeds[0].title == "a fox"
 
@@ -204,12 +204,12 @@ class TestSlowDatabase:
         import asyncio
 
         from bot.jobs import check_guild_limits
+        from bot.pipeline import PRE_DEFER_BUDGET, bounded
         from bot.store import GuildSettings
-        from cogs.imagine import PRE_DEFER_BUDGET, Imagine
 
         capped = GuildSettings(daily_cap=5)
         async with asyncio.timeout(PRE_DEFER_BUDGET + 5):  # a hang fails the test instead of stalling it
-            outcome = await Imagine._bounded(check_guild_limits(pg_store, 42, capped, "a fox"))
+            outcome = await bounded(check_guild_limits(pg_store, 42, capped, "a fox"))
         assert outcome is None
         assert any("pre-defer check took over" in r.getMessage() for r in caplog.records)
         # The store still works once the lock is gone (the abandoned query left nothing behind).

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from bot.local_prodia import Fault
-from bot.resume import resume_jobs
+from bot.recovery import resume_unfinished
 from bot.store import JobRecord
 from tests.conftest import _postgres_schema
 from tests.discord_world import results_in
@@ -97,7 +97,7 @@ class TestShards:
         other = unfinished_job(theirs.id, theirs_channel.id, alice.id)
         await bot.store.add_job(own)
         await bot.store.add_job(other)
-        resumed = await resume_jobs(bot)
+        resumed = await resume_unfinished(bot.pipeline)
         assert len(resumed) == 1
         await asyncio.gather(*resumed)
 
@@ -114,8 +114,8 @@ class TestShards:
 async def test_v1_model_list_is_refreshed_from_prodia_and_cached(world, prodia, api):
     prodia.sd_models = ["brand_new_v2.safetensors [12345678]", "absolutereality_v181.safetensors [3d9d4d2b]"]
     assert await world.bot.refresh_models()
-    assert "brand_new_v2.safetensors [12345678]" in world.bot.catalog
-    assert "dreamshaper_8.safetensors [9d40847d]" not in world.bot.catalog
+    assert "brand_new_v2.safetensors [12345678]" in world.bot.pipeline.catalog
+    assert "dreamshaper_8.safetensors [9d40847d]" not in world.bot.pipeline.catalog
 
     result = await world.alice.slash(world.channel, "imagine", prompt="new model", model="brand_new")
     assert {f.name: f.value for f in result.response.embeds[0].fields}["Model"] == "brand_new_v2.safetensors [12345678]"
@@ -124,12 +124,12 @@ async def test_v1_model_list_is_refreshed_from_prodia_and_cached(world, prodia, 
     prodia.add_fault(Fault("status", status=503, times=None))
     bot = await world.restart()
     assert not await bot.refresh_models()
-    assert "brand_new_v2.safetensors [12345678]" in bot.catalog
+    assert "brand_new_v2.safetensors [12345678]" in bot.pipeline.catalog
 
 
 @pytest.mark.parametrize("api", ["v1"])
 async def test_unreachable_prodia_keeps_the_built_in_list(world, prodia, api):
     prodia.add_fault(Fault("malformed_json", path="/v1/sd/models", times=None))
-    before = len(world.bot.catalog)
+    before = len(world.bot.pipeline.catalog)
     assert not await world.bot.refresh_models()
-    assert len(world.bot.catalog) == before == 71
+    assert len(world.bot.pipeline.catalog) == before == 71

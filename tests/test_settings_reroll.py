@@ -194,8 +194,8 @@ async def test_models_lists_pages_and_searches(world, api):
     result = await world.alice.slash(world.channel, "models")
     embed = result.response.embeds[0]
     assert result.response.ephemeral
-    assert embed.title == f"Models ({len(world.bot.catalog)})"
-    default = world.bot.catalog.default.name
+    assert embed.title == f"Models ({len(world.bot.pipeline.catalog)})"
+    default = world.bot.pipeline.catalog.default.name
     assert embed.description.splitlines()[0].startswith(f"`{default}` (default)")
     if api == "v1":
         assert embed.footer.text.startswith("Page 1 of 5")

@@ -1,0 +1,112 @@
+"""Finishing unfinished jobs after a restart (or another process's death): the journal's other end.
+
+Each pass takes the unfinished jobs of this process's guilds that no live process holds, rebuilds
+their `Origin` and `Reply` from the journal, and hands them back to the pipeline's `run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+
+from .delivery import Reply
+from .origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
+from .pipeline import LEASE_SECONDS, JobPipeline, Journal
+from .request import GenerationRequest
+from .store import JobRecord
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # resumptions of one job before it is given up
+_resuming: set[asyncio.Task[None]] = set()  # references until each ends; the pipeline tracks them too
+
+
+async def resume_unfinished(pipeline: JobPipeline) -> list[asyncio.Task[None]]:
+    """Start finishing every unfinished job of this process's guilds that no live process holds."""
+    client = pipeline.client
+    guild_ids = [guild.id for guild in client.guilds]
+    try:
+        records = await pipeline.store.unfinished_jobs(guild_ids, include_dms=handles_dms(client))
+    except Exception:
+        log.exception("Could not read the job journal; unfinished jobs wait for the next pass")
+        return []
+    running = set(pipeline.running.values())
+    taken = []
+    for record in records:
+        if record.id in running:
+            continue
+        try:
+            if await pipeline.store.claim_job(record.id, pipeline.instance_id, lease=LEASE_SECONDS):
+                taken.append(record)
+        except Exception:
+            log.exception("Could not claim job %s", record.id)
+    if taken:
+        log.info("Resuming %d unfinished jobs", len(taken))
+    tasks = [asyncio.create_task(resume(pipeline, record)) for record in taken]
+    for task in tasks:
+        _resuming.add(task)
+        task.add_done_callback(_resuming.discard)
+    return tasks
+
+
+async def renew_leases(pipeline: JobPipeline) -> None:
+    for job_id in list(pipeline.running.values()):
+        try:
+            await pipeline.store.claim_job(job_id, pipeline.instance_id, lease=LEASE_SECONDS)
+        except Exception:
+            log.exception("Could not renew the lease of job %s", job_id)
+
+
+def handles_dms(client: discord.Client) -> bool:
+    """DMs arrive on shard 0: only the process running it resumes DM jobs."""
+    return 0 in (getattr(client, "shard_ids", None) or [0])
+
+
+async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
+    # A job Prodia gave an id (v1, v2 async) is picked up again by it; otherwise it is sent again.
+    journal = Journal(pipeline.store, record.id, prodia_job_id=record.prodia_job_id)
+    if record.attempts >= MAX_ATTEMPTS:
+        # Discord kept refusing it (channel gone, no access): stop paying Prodia for it.
+        log.warning("Giving up job %s after %d attempts", record.id, record.attempts)
+        await journal.update(state=JobState.FAILED, error="error.undeliverable")
+        return
+    await journal.update(attempts=record.attempts + 1)
+    client = pipeline.client
+    job = pipeline.catalog.prepare(GenerationRequest(**record.request))
+    channel = client.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
+    webhook = None
+    if record.interaction_token and record.application_id:
+        webhook = discord.Webhook.partial(record.application_id, record.interaction_token, client=client)
+    reply = Reply(
+        channel,
+        webhook=webhook,
+        token_created_at=record.interaction_created_at,
+        message=channel.get_partial_message(record.message_id) if record.message_id else None,
+        reference=channel.get_partial_message(record.reply_to) if record.reply_to else None,
+    )
+    await pipeline.run(job, reply, await origin_of(client, record), journal)
+
+
+async def origin_of(client: discord.Client, record: JobRecord) -> Origin:
+    guild = client.get_guild(record.guild_id) if record.guild_id else None
+    try:
+        user_name = (await client.fetch_user(record.user_id)).display_name
+    except discord.HTTPException:
+        log.warning("Requester of job %s is unknown; resuming anyway", record.id)
+        user_name = ""
+    return Origin(
+        kind=JobKind(record.kind),
+        user_id=record.user_id,
+        channel_id=record.channel_id,
+        guild_id=record.guild_id,
+        locale=guild.preferred_locale.value if guild else None,
+        started_at=record.interaction_created_at or record.created_at,
+        upload_limit=guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT,
+        user_name=user_name,
+        interaction_token=record.interaction_token,
+        application_id=record.application_id,
+        interaction_created_at=record.interaction_created_at,
+        reply_to=record.reply_to,
+    )
