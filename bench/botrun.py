@@ -32,6 +32,7 @@ from discord import app_commands
 from discord.state import ConnectionState
 
 from bot import Settings, create_bot
+from bot.client import freeze_startup_heap
 
 from .procs import control
 
@@ -210,6 +211,7 @@ async def run(args: argparse.Namespace) -> dict:
         bot = create_bot(settings(args.server, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", **extra))
         try:
             async with simcord.run(bot, settle_timeout=args.settle_timeout) as env:
+                freeze_startup_heap()  # as `python -m bot` does once the bot is set up
                 log = TimedLog(env)
                 env.backend.http_requests = log
                 guild = env.create_guild("Bench")
@@ -352,7 +354,7 @@ def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[n
     tasks = []
     for index in range(count):
         job = bot.pipeline.catalog.prepare(GenerationRequest(prompt=f"in flight {index}", seed=90000 + index))
-        tasks.append(loop.create_task(bot.prodia.generate(job, progress)))
+        tasks.append(loop.create_task(bot.pipeline.prodia.generate(job, progress)))
     return tasks
 
 

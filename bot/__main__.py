@@ -12,9 +12,10 @@ import sys
 import aiohttp
 import discord
 
-from .client import create_bot
+from .client import create_bot, freeze_startup_heap
 from .config import ConfigError, Settings
 from .logs import setup_logging
+from .resources import Resources
 
 DEFAULT_PLAYGROUND_PORT = 8766  # 8765 is the standalone local Prodia server's default
 
@@ -81,8 +82,12 @@ def _playground(port: int, open_browser: bool) -> int:
 
 
 async def _run(settings: Settings) -> None:
-    async with create_bot(settings) as bot:
-        await bot.start(settings.discord_token.reveal())  # type: ignore[union-attr]
+    """The process owns the resources: opened here, handed to the bot, closed here after it."""
+    token = settings.discord_token.reveal()  # type: ignore[union-attr]  # require_runnable checked it
+    async with Resources.open(settings) as resources, create_bot(settings, resources) as bot:
+        await bot.login(token)  # runs setup_hook: pipeline, extensions, command sync
+        freeze_startup_heap()
+        await bot.connect()
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ class ServerSettings(commands.Cog):
             await interaction.response.send_message(error_text(exc, locale), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        saved = await self.bot.store.update_guild_settings(interaction.guild_id, **changes)  # type: ignore[arg-type]
+        saved = await self.bot.pipeline.store.update_guild_settings(interaction.guild_id, **changes)  # type: ignore[arg-type]
         await interaction.followup.send(
             text("settings.saved", locale), embed=self._describe(saved, locale), ephemeral=True
         )
@@ -108,7 +108,7 @@ class ServerSettings(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_show(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        current = await self.bot.store.guild_settings(interaction.guild_id)  # type: ignore[arg-type]
+        current = await self.bot.pipeline.store.guild_settings(interaction.guild_id)  # type: ignore[arg-type]
         locale = interaction.locale.value
         await interaction.followup.send(
             text("settings.show", locale), embed=self._describe(current, locale), ephemeral=True
@@ -118,7 +118,7 @@ class ServerSettings(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_reset(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.store.reset_guild_settings(interaction.guild_id)  # type: ignore[arg-type]
+        await self.bot.pipeline.store.reset_guild_settings(interaction.guild_id)  # type: ignore[arg-type]
         await interaction.followup.send(text("settings.reset", interaction.locale.value), ephemeral=True)
 
     def _describe(self, current: GuildSettings, locale: str) -> discord.Embed:

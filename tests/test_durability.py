@@ -37,9 +37,9 @@ async def start_imagine(world, **options) -> discord.Message:
 
 
 async def only_job(world):
-    rows = await world.bot.store._query("SELECT id FROM jobs")
+    rows = await world.bot.pipeline.store._query("SELECT id FROM jobs")
     assert len(rows) == 1
-    return await world.bot.store.get_job(rows[0]["id"])
+    return await world.bot.pipeline.store.get_job(rows[0]["id"])
 
 
 async def test_restart_before_submit_submits_again_and_delivers_once(world, prodia, api):
@@ -136,7 +136,7 @@ async def test_no_permission_to_react_is_said_in_text(world, prodia, api):
 
 
 async def test_a_failing_store_does_not_lose_the_reply(world, prodia, api, monkeypatch):
-    store = world.bot.store
+    store = world.bot.pipeline.store
 
     async def broken(*args, **kwargs):
         raise StoreError("database is locked")

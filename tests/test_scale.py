@@ -60,7 +60,7 @@ class TestOnPostgres:
             yield url
 
     async def test_imagine_settings_and_reroll_on_postgres(self, world, prodia, api):
-        assert world.bot.store.backend == "postgresql"
+        assert world.bot.pipeline.store.backend == "postgresql"
         await world.admin.slash(world.channel, "settings set", steps=3)
         result = await world.alice.slash(world.channel, "imagine", prompt="a red fox", seed=3)
         fields = {f.name: f.value for f in result.response.embeds[0].fields}
@@ -68,7 +68,7 @@ class TestOnPostgres:
         await world.restart()
         await world.alice.react(result.response, "🔄")
         assert len(results_in(world.channel)) == 2
-        job = (await world.bot.store._query("SELECT state FROM jobs ORDER BY created_at"))[0]
+        job = (await world.bot.pipeline.store._query("SELECT state FROM jobs ORDER BY created_at"))[0]
         assert job["state"] == "delivered"
 
 
@@ -95,14 +95,14 @@ class TestShards:
 
         own = unfinished_job(mine.id, mine_channel.id, alice.id)
         other = unfinished_job(theirs.id, theirs_channel.id, alice.id)
-        await bot.store.add_job(own)
-        await bot.store.add_job(other)
+        await bot.pipeline.store.add_job(own)
+        await bot.pipeline.store.add_job(other)
         resumed = await resume_unfinished(bot.pipeline)
         assert len(resumed) == 1
         await asyncio.gather(*resumed)
 
-        assert (await bot.store.get_job(own.id)).state == "delivered"
-        assert (await bot.store.get_job(other.id)).state == "accepted"  # left to the process running shard 0
+        assert (await bot.pipeline.store.get_job(own.id)).state == "delivered"
+        assert (await bot.pipeline.store.get_job(other.id)).state == "accepted"  # left to the process running shard 0
         assert len(results_in(mine_channel)) == 2
         assert results_in(theirs_channel) == []
 
@@ -113,7 +113,7 @@ class TestShards:
 @pytest.mark.parametrize("api", ["v1"])
 async def test_v1_model_list_is_refreshed_from_prodia_and_cached(world, prodia, api):
     prodia.sd_models = ["brand_new_v2.safetensors [12345678]", "absolutereality_v181.safetensors [3d9d4d2b]"]
-    assert await world.bot.refresh_models()
+    assert await world.bot.get_cog("ModelList").refresh()
     assert "brand_new_v2.safetensors [12345678]" in world.bot.pipeline.catalog
     assert "dreamshaper_8.safetensors [9d40847d]" not in world.bot.pipeline.catalog
 
@@ -123,7 +123,7 @@ async def test_v1_model_list_is_refreshed_from_prodia_and_cached(world, prodia, 
     # Prodia unreachable at the next start: the cached list is used, not the built-in one.
     prodia.add_fault(Fault("status", status=503, times=None))
     bot = await world.restart()
-    assert not await bot.refresh_models()
+    assert not await bot.get_cog("ModelList").refresh()
     assert "brand_new_v2.safetensors [12345678]" in bot.pipeline.catalog
 
 
@@ -131,5 +131,5 @@ async def test_v1_model_list_is_refreshed_from_prodia_and_cached(world, prodia, 
 async def test_unreachable_prodia_keeps_the_built_in_list(world, prodia, api):
     prodia.add_fault(Fault("malformed_json", path="/v1/sd/models", times=None))
     before = len(world.bot.pipeline.catalog)
-    assert not await world.bot.refresh_models()
+    assert not await world.bot.get_cog("ModelList").refresh()
     assert len(world.bot.pipeline.catalog) == before == 71

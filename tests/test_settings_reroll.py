@@ -70,7 +70,7 @@ async def test_unknown_model_in_settings_is_refused(world, api):
     result = await world.admin.slash(world.channel, "settings set", model="no-such-model")
     assert result.response.ephemeral
     assert "There is no model called “no-such-model”" in result.response.content
-    assert (await world.bot.store.guild_settings(world.guild.id)).model is None
+    assert (await world.bot.pipeline.store.guild_settings(world.guild.id)).model is None
 
 
 async def test_settings_are_hidden_from_members_without_manage_server(world, api):
@@ -86,7 +86,7 @@ async def test_settings_check_is_enforced_by_the_bot_too(world, api):
     result = await world.alice.slash(world.channel, "settings set", steps=3)
     assert result.response.ephemeral
     assert "Manage Server" in result.response.content
-    assert (await world.bot.store.guild_settings(world.guild.id)).steps is None
+    assert (await world.bot.pipeline.store.guild_settings(world.guild.id)).steps is None
     world.env.errors  # noqa: B018  # the refusal is logged as a check failure: acknowledged
 
 
