@@ -19,6 +19,7 @@ from .i18n import CatalogueTranslator
 from .pipeline import JobPipeline
 from .prodia import create_client
 from .resources import Resources
+from .tree import ImagineTree
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ImagineMixin:
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),  # a prompt with @everyone pings nobody
             help_command=None,
+            tree_cls=ImagineTree,  # one error path for every app command
             **options,
         )
         self.settings = settings

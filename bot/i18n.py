@@ -1,9 +1,9 @@
 """Localized slash commands: descriptions and choice names from the catalogues in `bot.messages`.
 
-discord.py wraps every command string in a `locale_str` (auto_locale_strings), and at sync asks the tree's
-translator for each locale. `CatalogueTranslator` answers from the catalogue entry whose English text is that
-string (or whose key is `locale_str(..., key=...)`), so the cogs keep their plain English strings.
-Command and option *names* are never translated: Discord's name rules are strict and users type them.
+Every command string lives once, in the catalogue: the cogs write `cmd("cmd.imagine.prompt")`, a
+`locale_str` whose English text comes from the catalogue and whose `key` extra names the entry; at sync
+`CatalogueTranslator` answers each locale from that entry. Command and option *names* are never
+translated: Discord's name rules are strict and users type them.
 """
 
 from __future__ import annotations
@@ -44,17 +44,16 @@ def command_text(key: str, language: str = "en") -> str | None:
     return template.format(**COMMAND_PARAMS.get(key, {}))
 
 
-# English text as the cogs write it -> catalogue key.
-_KEY_BY_ENGLISH: dict[str, str] = {
-    command_text(key): key  # type: ignore[misc]
-    for key in EN
-    if key.startswith(COMMAND_KEY_PREFIXES)
-}
+def cmd(key: str) -> app_commands.locale_str:
+    """A command description or choice name: the catalogue's English text, keyed for its translations."""
+    if not key.startswith(COMMAND_KEY_PREFIXES) or key not in EN:
+        raise KeyError(f"no command string {key!r} in the English catalogue")
+    return app_commands.locale_str(command_text(key) or "", key=key)
 
 
 def command_key(string: app_commands.locale_str) -> str | None:
-    """The catalogue key of a command string: its explicit `key=` extra, else the entry with its English text."""
-    return string.extras.get("key") or _KEY_BY_ENGLISH.get(string.message)
+    """The catalogue key of a command string (None for one not made by `cmd`, e.g. a proper name)."""
+    return string.extras.get("key")
 
 
 class CatalogueTranslator(app_commands.Translator):

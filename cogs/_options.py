@@ -7,12 +7,13 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.i18n import cmd
 from bot.model_lists import SAMPLERS
 from bot.request import ASPECT_RATIOS, GenerationRequest
 from bot.store import GuildSettings
 
 SAMPLER_CHOICES = [app_commands.Choice(name=name, value=name) for name in SAMPLERS]
-ASPECT_CHOICES = [app_commands.Choice(name=name.capitalize(), value=name) for name in ASPECT_RATIOS]
+ASPECT_CHOICES = [app_commands.Choice(name=cmd(f"aspect.{name}"), value=name) for name in ASPECT_RATIOS]
 DEFAULT_FIELDS = ("model", "sampler", "steps", "cfg", "negative_prompt", "aspect_ratio")  # what a server may default
 
 

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.delivery import Reply
 from bot.errors import ImagineError
+from bot.i18n import cmd
 from bot.messages import error_text
 from bot.origin import JobKind, Origin
 from bot.request import CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
@@ -21,22 +22,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+IMAGINE_OPTIONS = ("prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio")
+
 
 class Imagine(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="imagine", description="Turn a prompt into an image")
-    @app_commands.describe(
-        prompt="What the image should show",
-        negative_prompt="What the image should not show",
-        model="The model to draw with (default: the server's, else the bot's)",
-        steps=f"Denoising steps, {STEPS_RANGE[0]}-{STEPS_RANGE[1]}: more is slower and finer",
-        cfg=f"How closely to follow the prompt, {CFG_RANGE[0]:g}-{CFG_RANGE[1]:g}",
-        seed="A number that fixes the randomness; the same seed gives the same image",
-        sampler="The sampling method",
-        aspect_ratio="The shape of the image",
-    )
+    @app_commands.command(name="imagine", description=cmd("cmd.imagine"))
+    @app_commands.describe(**{name: cmd(f"cmd.imagine.{name}") for name in IMAGINE_OPTIONS})
     @app_commands.choices(sampler=SAMPLER_CHOICES, aspect_ratio=ASPECT_CHOICES)
     @app_commands.autocomplete(model=model_autocomplete)
     async def imagine(
@@ -95,21 +89,6 @@ class Imagine(commands.Cog):
             await pipeline.start(job, reply, origin)
         finally:
             release()
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        """Whatever escaped: the reply still ends in a sentence, never in "thinking" (and never answered twice)."""
-        original = getattr(error, "original", error)
-        log.error("/imagine failed", exc_info=original)
-        message = error_text(original, interaction.locale.value)
-        try:
-            if interaction.response.is_done():
-                await interaction.edit_original_response(content=message, embed=None, attachments=[])
-            else:
-                await interaction.response.send_message(message, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("Could not tell the user about the failure either")
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import cmd
 from bot.messages import text
 from bot.render import EMBED_COLOUR, truncate
 
@@ -23,8 +24,8 @@ class Models(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="models", description="List the models you can use with /imagine")
-    @app_commands.describe(search="Only models matching this (names and short names)", page="Which page to show")
+    @app_commands.command(name="models", description=cmd("cmd.models"))
+    @app_commands.describe(search=cmd("cmd.models.search"), page=cmd("cmd.models.page"))
     async def models(
         self,
         interaction: discord.Interaction,

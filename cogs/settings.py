@@ -11,11 +11,12 @@ from discord.ext import commands
 
 from bot.catalog import DEFAULT_CFG
 from bot.errors import InvalidInput
+from bot.i18n import cmd
 from bot.jobs import parse_blocked_words
 from bot.messages import error_text, text
 from bot.render import truncate
 from bot.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
-from bot.store import GuildSettings, StoreError
+from bot.store import REROLL_MODES, GuildSettings
 from cogs._options import ASPECT_CHOICES, DEFAULT_FIELDS, SAMPLER_CHOICES, model_autocomplete
 
 if TYPE_CHECKING:
@@ -23,16 +24,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REROLL_CHOICES = [
-    app_commands.Choice(name="Only the requester", value="requester"),
-    app_commands.Choice(name="Anyone", value="anyone"),
-]
+REROLL_CHOICES = [app_commands.Choice(name=cmd(f"choice.reroll.{mode}"), value=mode) for mode in REROLL_MODES]
+SET_OPTIONS = (*DEFAULT_FIELDS, "reroll", "blocked_words", "daily_cap")
 
 
 class ServerSettings(commands.Cog):
     group = app_commands.Group(
         name="settings",
-        description="This server's defaults for /imagine",
+        description=cmd("cmd.settings"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
     )
@@ -40,18 +39,8 @@ class ServerSettings(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
 
-    @group.command(name="set", description="Change this server's defaults (only the options you give)")
-    @app_commands.describe(
-        model="Default model",
-        sampler="Default sampler",
-        steps=f"Default steps, {STEPS_RANGE[0]}-{STEPS_RANGE[1]}",
-        cfg=f"Default CFG, {CFG_RANGE[0]:g}-{CFG_RANGE[1]:g}",
-        negative_prompt="Default negative prompt",
-        aspect_ratio="Default aspect ratio",
-        reroll="Who may reroll a result with 🔄 (members with Manage Messages always may)",
-        blocked_words="Words or phrases refused in prompts, comma-separated (replaces the list; - clears)",
-        daily_cap="Images this server may make per day (0: no limit)",
-    )
+    @group.command(name="set", description=cmd("cmd.settings.set"))
+    @app_commands.describe(**{name: cmd(f"cmd.settings.set.{name}") for name in SET_OPTIONS})
     @app_commands.choices(sampler=SAMPLER_CHOICES, aspect_ratio=ASPECT_CHOICES, reroll=REROLL_CHOICES)
     @app_commands.autocomplete(model=model_autocomplete)
     @app_commands.checks.has_permissions(manage_guild=True)
@@ -104,7 +93,7 @@ class ServerSettings(commands.Cog):
             text("settings.saved", locale), embed=self._describe(saved, locale), ephemeral=True
         )
 
-    @group.command(name="show", description="Show this server's defaults")
+    @group.command(name="show", description=cmd("cmd.settings.show"))
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_show(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -114,7 +103,7 @@ class ServerSettings(commands.Cog):
             text("settings.show", locale), embed=self._describe(current, locale), ephemeral=True
         )
 
-    @group.command(name="reset", description="Forget this server's defaults")
+    @group.command(name="reset", description=cmd("cmd.settings.reset"))
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_reset(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -146,23 +135,6 @@ class ServerSettings(commands.Cog):
         cap = str(current.daily_cap) if current.daily_cap else text("settings.unlimited", locale)
         embed.add_field(name=text("settings.field.daily_cap", locale), value=cap)
         return embed
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(error, app_commands.MissingPermissions):
-            message = text("settings.no_permission", interaction.locale.value)
-        elif isinstance(error, app_commands.NoPrivateMessage):
-            message = text("settings.guild_only", interaction.locale.value)
-        else:
-            if not isinstance(original, StoreError):
-                log.error("/settings failed", exc_info=original)
-            message = error_text(original, interaction.locale.value)
-        if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
-        else:
-            await interaction.response.send_message(message, ephemeral=True)
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -9,7 +9,7 @@ import pytest
 import simcord.interactions as sci
 from discord import app_commands
 
-from bot.i18n import COMMAND_KEY_PREFIXES, DISCORD_TEXT_MAX, CatalogueTranslator, command_key, command_text
+from bot.i18n import COMMAND_KEY_PREFIXES, DISCORD_TEXT_MAX, CatalogueTranslator, cmd, command_key, command_text
 from bot.messages import CATALOGUES, EN, RU, error_text, text
 from bot.render import REROLL_EMOJI
 
@@ -92,18 +92,27 @@ async def translate(value: str | app_commands.locale_str, locale: discord.Locale
     return await CatalogueTranslator().translate(string_, locale, context)
 
 
-async def test_translator_by_english_text_and_by_key():
+async def test_translator_answers_by_the_strings_key_only():
     loc = app_commands.TranslationContextLocation
-    assert (
-        await translate("Turn a prompt into an image", discord.Locale.russian, loc.command_description)
-        == (RU["cmd.imagine"])
+    assert await translate(cmd("cmd.imagine"), discord.Locale.russian, loc.command_description) == RU["cmd.imagine"]
+    assert await translate(cmd("cmd.imagine.steps"), discord.Locale.russian, loc.parameter_description) == (
+        "Шаги шумоподавления, 1–25: чем больше, тем медленнее и детальнее"
     )
-    assert await translate(
-        "Denoising steps, 1-25: more is slower and finer", discord.Locale.russian, loc.parameter_description
-    ) == ("Шаги шумоподавления, 1–25: чем больше, тем медленнее и детальнее")
+    # English text without a key is not guessed at: every command string comes from the catalogue.
+    assert await translate("Turn a prompt into an image", discord.Locale.russian, loc.command_description) is None
+
+
+def test_cmd_takes_its_english_from_the_catalogue_and_refuses_unknown_keys():
+    assert cmd("cmd.imagine.steps").message == "Denoising steps, 1-25: more is slower and finer"
+    with pytest.raises(KeyError):
+        cmd("cmd.imagine.no_such_option")
+
+
+async def test_translator_by_key():
+    loc = app_commands.TranslationContextLocation
     keyed = app_commands.locale_str("whatever the English says", key="cmd.settings.show")
     assert await translate(keyed, discord.Locale.russian, loc.command_description) == RU["cmd.settings.show"]
-    assert await translate("Square", discord.Locale.russian, loc.choice_name) == RU["aspect.square"]
+    assert await translate(cmd("aspect.square"), discord.Locale.russian, loc.choice_name) == RU["aspect.square"]
 
 
 async def test_translator_leaves_names_other_languages_and_unknown_strings_alone():

@@ -211,3 +211,18 @@ async def test_models_lists_pages_and_searches(world, api):
         ]
     missing = await world.alice.slash(world.channel, "models", search="zzzz")
     assert missing.response.content == "No model matches “zzzz”."
+
+
+async def test_a_command_that_crashes_ends_in_one_sentence_through_the_trees_error_path(
+    world, api, monkeypatch, caplog
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(world.bot.pipeline.catalog, "search", broken)
+    result = await world.alice.slash(world.channel, "models")
+    assert result.response.ephemeral
+    assert result.response.content == "Something went wrong on the bot's side. Please try again in a moment."
+    (logged,) = [r for r in caplog.records if r.name == "bot.tree"]
+    assert logged.getMessage() == "/models failed" and "boom" in str(logged.exc_info[1])
+    assert ["boom" in str(error) for error in world.env.errors] == [True]  # the one crash, handled
