@@ -232,7 +232,7 @@ async def ack_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: 
     --fill slash: the in-flight jobs are /imagine interactions through simcord (bot-owned tasks that simcord's
     settlement scans on every later interaction; their poll sleeps are virtual and, with no clock driving,
     never fire, so they do not poll either).
-    --fill direct: `bot.prodia.generate(job, progress)` tasks started from this driver code, outside simcord's
+    --fill direct: `bot.core.prodia.generate(job, progress)` tasks started from this driver code, outside simcord's
     bot scope, on the bot's event loop with its aiohttp session, Prodia client and LearnedPolling: simcord does
     not track them, their sleeps are real-time timers, so they keep polling the server during the measurement.
     """
@@ -345,7 +345,7 @@ def _p90_by_quarter(arrived: dict[int, float], before: set[int], items: dict[str
 
 def _start_direct_jobs(bot, count: int) -> list[asyncio.Task]:  # type: ignore[no-untyped-def]
     """`count` generations through the bot's own Prodia client, started from driver code (not bot-owned)."""
-    from bot.request import GenerationRequest
+    from bot.core.request import GenerationRequest
 
     async def progress(_update) -> None:  # type: ignore[no-untyped-def]
         return None
@@ -373,7 +373,7 @@ async def _wait_submitted(server: str, count: int) -> None:
 
 async def jobs_phase(env, log: TimedLog, users, channel, args) -> dict:  # type: ignore[no-untyped-def]
     """Run `jobs` /imagine at once (as fast as simcord dispatches them) and wait until each ended."""
-    from bot.model_lists import SD_MODELS
+    from bot.core.model_lists import SD_MODELS
 
     from .server import BENCH_MODELS
 

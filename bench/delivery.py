@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot.catalog import Catalog
-from bot.config import Settings
-from bot.model_lists import SD_MODELS
-from bot.prodia import ProdiaV1
-from bot.prodia.polling import PollPolicy
-from bot.request import GenerationRequest
+from bot.core.catalog import Catalog
+from bot.core.config import Settings
+from bot.core.model_lists import SD_MODELS
+from bot.core.prodia import ProdiaV1
+from bot.core.prodia.polling import PollPolicy
+from bot.core.request import GenerationRequest
 
 from .procs import control
 from .server import BENCH_MODELS

@@ -74,7 +74,7 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "'all' includes them, 'after_warm_up' excludes them",
             "ack": "perf_counter at discord.py's parse_interaction_create to perf_counter when the defer callback "
             "request is logged by simcord's HTTP router, for interactions sent one after another through simcord "
-            "(10 ms apart). 'ack' (the target): the in-flight jobs are bot.prodia.generate(job, progress) tasks "
+            "(10 ms apart). 'ack' (the target): the in-flight jobs are bot.core.prodia.generate(job, progress) tasks "
             "started by the benchmark's driver code outside simcord's bot scope, on the bot's own event loop, "
             "aiohttp session, ProdiaV1 client and LearnedPolling (cold: no history, so it polls every 250 ms); "
             "simcord does not track them (direct_jobs_tracked_by_simcord), their sleeps are real timers and they "

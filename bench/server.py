@@ -13,8 +13,8 @@ import hashlib
 import random
 import signal
 
-from bot.local_prodia import LocalProdia
-from bot.model_lists import SD_MODELS
+from bot.core.model_lists import SD_MODELS
+from devtools.local_prodia import LocalProdia
 
 BENCH_MODELS = 8  # the first SD models get distinct characteristic durations
 

@@ -14,10 +14,10 @@ import time
 
 import aiohttp
 
-from bot.catalog import Catalog
-from bot.config import Settings
-from bot.prodia import ProdiaV2
-from bot.request import GenerationRequest
+from bot.core.catalog import Catalog
+from bot.core.config import Settings
+from bot.core.prodia import ProdiaV2
+from bot.core.request import GenerationRequest
 
 from .delivery import job_list, summarise
 from .procs import control

@@ -13,7 +13,7 @@ import aiohttp
 import discord
 
 from .client import create_bot, freeze_startup_heap
-from .config import ConfigError, Settings
+from .core.config import ConfigError, Settings
 from .logs import setup_logging
 from .resources import Resources
 
@@ -67,9 +67,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _playground(port: int, open_browser: bool) -> int:
     try:
-        from .playground import run_playground
+        from devtools.playground import run_playground  # a development tool: not in the Docker image
     except ImportError as exc:
-        print(f"Cannot start the playground ({exc}): pip install -e '.[playground]'.", file=sys.stderr)
+        print(
+            f"Cannot start the playground ({exc}): from a clone of the repository, pip install -e '.[playground]'.",
+            file=sys.stderr,
+        )
         return 2
     try:
         asyncio.run(run_playground(None, port=port, open_browser=open_browser))

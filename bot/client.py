@@ -13,11 +13,11 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from .catalog import Catalog
-from .config import Settings
+from .core.catalog import Catalog
+from .core.config import Settings
+from .core.prodia import create_client
 from .i18n import CatalogueTranslator
 from .pipeline import JobPipeline
-from .prodia import create_client
 from .resources import Resources
 from .tree import ImagineTree
 

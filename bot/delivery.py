@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from .messages import text
+from .core.messages import text
 from .render import REROLL_EMOJI, ProgressState, progress_text
 
 log = logging.getLogger(__name__)

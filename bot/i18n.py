@@ -1,4 +1,4 @@
-"""Localized slash commands: descriptions and choice names from the catalogues in `bot.messages`.
+"""Localized slash commands: descriptions and choice names from the catalogues in `bot.core.messages`.
 
 Every command string lives once, in the catalogue: the cogs write `cmd("cmd.imagine.prompt")`, a
 `locale_str` whose English text comes from the catalogue and whose `key` extra names the entry; at sync
@@ -11,8 +11,8 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from .messages import CATALOGUES, EN
-from .request import CFG_RANGE, STEPS_RANGE
+from .core.messages import CATALOGUES, EN
+from .core.request import CFG_RANGE, STEPS_RANGE
 
 # Catalogue keys that hold command descriptions and choice names.
 COMMAND_KEY_PREFIXES = ("cmd.", "choice.", "aspect.")

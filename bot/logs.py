@@ -8,7 +8,7 @@ import time
 
 import discord
 
-from .config import Settings
+from .core.config import Settings
 
 
 class JsonFormatter(logging.Formatter):

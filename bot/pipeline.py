@@ -18,17 +18,17 @@ from typing import Any, TypeVar
 
 import discord
 
-from .catalog import Catalog, PreparedJob
-from .config import Settings
+from .core.catalog import Catalog, PreparedJob
+from .core.config import Settings
+from .core.errors import AuthError, ImagineError, QuotaError
+from .core.images import fit_to_limit
+from .core.jobs import JobQueue, UserLimits, check_guild_limits
+from .core.messages import error_text, text
+from .core.origin import JobState, Origin
+from .core.prodia import GenerationResult, ProdiaClient, Progress
+from .core.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError
 from .delivery import ProgressReporter, Reply, add_reroll
-from .errors import AuthError, ImagineError, QuotaError
-from .images import fit_to_limit
-from .jobs import JobQueue, UserLimits, check_guild_limits
-from .messages import error_text, text
-from .origin import JobState, Origin
-from .prodia import GenerationResult, ProdiaClient, Progress
 from .render import result_embed
-from .store import GuildSettings, JobRecord, ResultRecord, Store, StoreError
 
 log = logging.getLogger(__name__)
 

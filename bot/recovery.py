@@ -11,11 +11,11 @@ import logging
 
 import discord
 
+from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
+from .core.request import GenerationRequest
+from .core.store import JobRecord
 from .delivery import Reply
-from .origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
 from .pipeline import LEASE_SECONDS, JobPipeline, Journal
-from .request import GenerationRequest
-from .store import JobRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import discord
 
-from .catalog import PreparedJob
-from .messages import text
-from .prodia import GenerationResult
+from .core.catalog import PreparedJob
+from .core.messages import text
+from .core.prodia import GenerationResult
 
 REROLL_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
 EMBED_COLOUR = discord.Colour.from_rgb(124, 92, 255)

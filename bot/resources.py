@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from .config import Settings
-from .store import Store, open_store
+from .core.config import Settings
+from .core.store import Store, open_store
 
 VERSION = "0.1.0"
 USER_AGENT = f"ImagineBot/{VERSION} (discord.py {discord.__version__})"

@@ -8,9 +8,9 @@ import logging
 import discord
 from discord import app_commands
 
-from .errors import ImagineError
-from .messages import error_text, text
-from .store import StoreError
+from .core.errors import ImagineError
+from .core.messages import error_text, text
+from .core.store import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.core.model_lists import SAMPLERS
+from bot.core.request import ASPECT_RATIOS, GenerationRequest
+from bot.core.store import GuildSettings
 from bot.i18n import cmd
-from bot.model_lists import SAMPLERS
-from bot.request import ASPECT_RATIOS, GenerationRequest
-from bot.store import GuildSettings
 
 SAMPLER_CHOICES = [app_commands.Choice(name=name, value=name) for name in SAMPLERS]
 ASPECT_CHOICES = [app_commands.Choice(name=cmd(f"aspect.{name}"), value=name) for name in ASPECT_RATIOS]

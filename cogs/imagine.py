@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.errors import ImagineError
+from bot.core.messages import error_text
+from bot.core.origin import JobKind, Origin
+from bot.core.request import CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
 from bot.delivery import Reply
-from bot.errors import ImagineError
 from bot.i18n import cmd
-from bot.messages import error_text
-from bot.origin import JobKind, Origin
-from bot.request import CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
 from cogs._options import ASPECT_CHOICES, SAMPLER_CHOICES, merge_defaults, model_autocomplete
 
 if TYPE_CHECKING:

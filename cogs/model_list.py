@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands, tasks
 
-from bot.catalog import Catalog
-from bot.errors import ImagineError
-from bot.model_lists import SAMPLERS
-from bot.prodia import ProdiaV1
+from bot.core.catalog import Catalog
+from bot.core.errors import ImagineError
+from bot.core.model_lists import SAMPLERS
+from bot.core.prodia import ProdiaV1
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

@@ -9,8 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.messages import text
 from bot.i18n import cmd
-from bot.messages import text
 from bot.render import EMBED_COLOUR, truncate
 
 if TYPE_CHECKING:

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.core.errors import ImagineError
+from bot.core.messages import text
+from bot.core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, Origin
+from bot.core.request import GenerationRequest, random_seed
+from bot.core.store import StoreError
 from bot.delivery import Reply
-from bot.errors import ImagineError
-from bot.messages import text
-from bot.origin import DEFAULT_UPLOAD_LIMIT, JobKind, Origin
 from bot.render import REROLL_EMOJI
-from bot.request import GenerationRequest, random_seed
-from bot.store import StoreError
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

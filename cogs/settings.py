@@ -9,14 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.catalog import DEFAULT_CFG
-from bot.errors import InvalidInput
+from bot.core.catalog import DEFAULT_CFG
+from bot.core.errors import InvalidInput
+from bot.core.jobs import parse_blocked_words
+from bot.core.messages import error_text, text
+from bot.core.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
+from bot.core.store import REROLL_MODES, GuildSettings
 from bot.i18n import cmd
-from bot.jobs import parse_blocked_words
-from bot.messages import error_text, text
 from bot.render import truncate
-from bot.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
-from bot.store import REROLL_MODES, GuildSettings
 from cogs._options import ASPECT_CHOICES, DEFAULT_FIELDS, SAMPLER_CHOICES, model_autocomplete
 
 if TYPE_CHECKING:

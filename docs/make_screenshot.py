@@ -22,7 +22,7 @@ from playwright.async_api import Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bot.playground import live_preview, open_playground
+from devtools.playground import live_preview, open_playground
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -2,7 +2,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.local_prodia import LocalProdia
+from devtools.local_prodia import LocalProdia
 from tests.proxy import ForwardProxy
 
 
@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bot.store import Store, open_store  # noqa: E402
+from bot.core.store import Store, open_store  # noqa: E402
 
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

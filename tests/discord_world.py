@@ -11,7 +11,7 @@ import pytest
 
 from bot import Settings, create_bot
 from bot.client import ImagineBot
-from bot.local_prodia import LocalProdia
+from devtools.local_prodia import LocalProdia
 
 PRODIA_KEY = "canary-prodia-key-77c1"
 DISCORD_TOKEN = "canary-discord-token-0b2e"

@@ -13,7 +13,7 @@ from bench.procs import local_server
 from bench.report import table, targets
 from bench.run import build_report
 from bench.server import job_duration, model_durations
-from bot.prodia.polling import LearnedPolling, PollPolicy
+from bot.core.prodia.polling import LearnedPolling, PollPolicy
 
 MODEL = "m"
 
@@ -85,10 +85,10 @@ def test_with_many_observations_the_window_starts_half_a_deviation_below_the_sho
 
 
 async def test_v1_wait_honours_retry_after_on_a_poll_answer(tmp_path):
-    from bot.catalog import Catalog
-    from bot.config import Settings
-    from bot.prodia import ProdiaV1
-    from bot.request import GenerationRequest
+    from bot.core.catalog import Catalog
+    from bot.core.config import Settings
+    from bot.core.prodia import ProdiaV1
+    from bot.core.request import GenerationRequest
 
     polls: list[float] = []
     loop = asyncio.get_running_loop()
@@ -207,7 +207,7 @@ def test_bot_phases_report_structure():
 
 
 async def test_poll_rate_spaces_polls_across_jobs_in_order(monkeypatch):
-    import bot.prodia.polling as polling
+    import bot.core.prodia.polling as polling
 
     waits: list[float] = []
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_BASE_URLS, PRODIA_IMAGE_HOST, ConfigError, Secret, Settings
+from bot.core.config import DEFAULT_BASE_URLS, PRODIA_IMAGE_HOST, ConfigError, Secret, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN_CANARY = "discord-token-CANARY-7f3a9"

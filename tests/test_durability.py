@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import discord
 import pytest
 
+from bot.core.origin import JobKind, Origin
+from bot.core.request import GenerationRequest
+from bot.core.store import StoreError
 from bot.delivery import Reply
-from bot.local_prodia import Fault
-from bot.origin import JobKind, Origin
-from bot.request import GenerationRequest
-from bot.store import StoreError
+from devtools.local_prodia import Fault
 from tests.discord_world import results_in
 
 # Short settles: a bot waiting on a slow Prodia is "parked" and the test moves the clock itself.

@@ -9,8 +9,8 @@ import pytest
 import simcord.interactions as sci
 from discord import app_commands
 
+from bot.core.messages import CATALOGUES, EN, RU, error_text, text
 from bot.i18n import COMMAND_KEY_PREFIXES, DISCORD_TEXT_MAX, CatalogueTranslator, cmd, command_key, command_text
-from bot.messages import CATALOGUES, EN, RU, error_text, text
 from bot.render import REROLL_EMOJI
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
@@ -63,7 +63,7 @@ def test_russian_is_actually_russian():
 
 
 def test_errors_speak_russian():
-    from bot.errors import InvalidInput, JobTimeout
+    from bot.core.errors import InvalidInput, JobTimeout
 
     assert (
         error_text(JobTimeout("slow", seconds=300), "ru")
@@ -190,7 +190,7 @@ async def test_every_command_string_in_the_tree_has_a_catalogue_entry(world):
 
 
 def _sampler_values() -> set[str]:
-    from bot.model_lists import SAMPLERS
+    from bot.core.model_lists import SAMPLERS
 
     return set(SAMPLERS)
 
@@ -268,7 +268,7 @@ async def test_an_english_server_stays_english_for_a_russian_user(world, prodia,
 
 
 async def test_a_russian_servers_failure_is_explained_in_russian(world, prodia, locales, russian_server):
-    from bot.local_prodia import Fault
+    from devtools.local_prodia import Fault
 
     _, channel, _, olga = russian_server
     prodia.add_fault(Fault("status", status=402, times=None))

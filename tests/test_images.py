@@ -8,8 +8,8 @@ import random
 import pytest
 from PIL import Image
 
-from bot.errors import BadResponse
-from bot.images import ImageInfo, fit_to_limit, inspect_image
+from bot.core.errors import BadResponse
+from bot.core.images import ImageInfo, fit_to_limit, inspect_image
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

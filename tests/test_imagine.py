@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from bot.local_prodia import Fault
 from bot.render import REROLL_EMOJI
+from devtools.local_prodia import Fault
 from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.jobs import Cooldown, JobQueue, QueueFull, UserBusy, UserLimits
-from bot.messages import error_text
+from bot.core.jobs import Cooldown, JobQueue, QueueFull, UserBusy, UserLimits
+from bot.core.messages import error_text
 
 
 async def settle(condition: Callable[[], bool], rounds: int = 200) -> None:

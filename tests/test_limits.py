@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from bot.local_prodia import Fault
 from bot.render import REROLL_EMOJI
+from devtools.local_prodia import Fault
 from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
@@ -173,7 +173,7 @@ class TestSlowDatabase:
 
     @pytest.fixture
     async def pg_store(self, database_url):
-        from bot.store import open_store
+        from bot.core.store import open_store
 
         store = await open_store(database_url)  # creates the tables
         yield store
@@ -203,9 +203,9 @@ class TestSlowDatabase:
     async def test_the_pre_defer_check_gives_up_on_a_hanging_database(self, pg_store, locked_jobs, caplog):
         import asyncio
 
-        from bot.jobs import check_guild_limits
+        from bot.core.jobs import check_guild_limits
+        from bot.core.store import GuildSettings
         from bot.pipeline import PRE_DEFER_BUDGET, bounded
-        from bot.store import GuildSettings
 
         capped = GuildSettings(daily_cap=5)
         async with asyncio.timeout(PRE_DEFER_BUDGET + 5):  # a hang fails the test instead of stalling it

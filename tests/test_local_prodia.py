@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.local_prodia import JOB_TYPES, Fault, LocalProdia
+from devtools.local_prodia import JOB_TYPES, Fault, LocalProdia
 
 KEY = {"X-Prodia-Key": "test-key"}
 BEARER = {"Authorization": "Bearer test-token"}
@@ -797,7 +797,7 @@ async def test_forward_proxy_streams_chunked_bodies(http, prodia, forward_proxy)
 
 async def test_standalone_server_prints_its_url_serves_and_exits_on_sigterm(http):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.local_prodia", "--port", "0", cwd=REPO, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "devtools.local_prodia", "--port", "0", cwd=REPO, stdout=asyncio.subprocess.PIPE
     )
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()

@@ -38,10 +38,10 @@ from PIL import Image
 from prodiapy import Prodia
 from prodiapy.exceptions import AuthenticationError
 
-from bot.local_prodia import Fault, LocalProdia
+from devtools.local_prodia import Fault, LocalProdia
 
 if TYPE_CHECKING:
-    from bot.local_prodia import RecordedRequest
+    from devtools.local_prodia import RecordedRequest
 
 COMPAT = Path(__file__).resolve().parent / "compat"
 TOKEN = "compat-token-7d21"
@@ -261,7 +261,7 @@ async def test_prodiapy_bad_key_raises_authentication_error(server):
 
 async def test_official_clients_generate_against_python_m_bot_local_prodia(node):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.local_prodia", "--port", "0", "--api-key", TOKEN,
+        sys.executable, "-m", "devtools.local_prodia", "--port", "0", "--api-key", TOKEN,
         cwd=COMPAT.parents[1], stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

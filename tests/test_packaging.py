@@ -96,7 +96,7 @@ def test_compose_runs_the_bot_against_postgres():
 
 
 def config_variables() -> list[str]:
-    names = re.findall(r"_(?:text|number)\(\s*env,\s*\"([A-Z_]+)\"", read("bot/config.py"))
+    names = re.findall(r"_(?:text|number)\(\s*env,\s*\"([A-Z_]+)\"", read("bot/core/config.py"))
     assert len(names) > 10
     return sorted(set(names))
 
@@ -117,7 +117,7 @@ def documented(variable: str) -> bool:
     config_variables(),
 )
 def test_env_example_documents_every_setting(variable):
-    assert documented(variable), f"{variable} is read by bot/config.py but not documented in .env.example"
+    assert documented(variable), f"{variable} is read by bot/core/config.py but not documented in .env.example"
 
 
 # --- The console script ---
@@ -157,3 +157,36 @@ def test_main_without_a_way_to_discord_stops_with_one_sentence(monkeypatch, tmp_
     err = capsys.readouterr().err
     assert "Discord could not be reached" in err
     assert "Traceback" not in err and "canary" not in err
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def test_the_core_and_the_local_server_load_no_discord():
+    loaded = _modules_loaded_by(
+        "import bot.core.catalog, bot.core.jobs, bot.core.messages, bot.core.prodia, bot.core.store\n"
+        "from bot import Settings\n"
+        "import devtools.local_prodia.__main__"
+    )
+    assert "bot.core.prodia.v2" in loaded and "devtools.local_prodia.server" in loaded
+    assert not {m for m in loaded if m == "discord" or m.startswith("discord.")}
+
+
+def test_create_bot_is_still_importable_from_the_package():
+    assert "discord" in _modules_loaded_by("from bot import create_bot, ImagineBot")
+
+
+def test_the_docker_image_copies_no_dev_tools():
+    copied = [args for instruction, args in dockerfile_instructions() if instruction == "COPY"]
+    assert not any("devtools" in args or "tests" in args for args in copied)

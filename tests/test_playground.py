@@ -13,8 +13,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot import playground
-from bot.playground import NOTICE, live_preview, open_playground, playground_settings, uses_real_prodia
+from devtools import playground
+from devtools.playground import NOTICE, live_preview, open_playground, playground_settings, uses_real_prodia
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "a lighthouse at dusk"

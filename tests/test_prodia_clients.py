@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.catalog import Catalog
-from bot.config import Settings
-from bot.errors import (
+from bot.core.catalog import Catalog
+from bot.core.config import Settings
+from bot.core.errors import (
     AuthError,
     BadResponse,
     CapacityError,
@@ -22,12 +22,12 @@ from bot.errors import (
     QuotaError,
     ServerError,
 )
-from bot.local_prodia import Fault, LocalProdia
-from bot.messages import error_text
-from bot.model_lists import V2_MODEL_NAMES
-from bot.prodia import ProdiaV1, ProdiaV2, Progress, create_client
-from bot.prodia.polling import PollPolicy
-from bot.request import GenerationRequest
+from bot.core.messages import error_text
+from bot.core.model_lists import V2_MODEL_NAMES
+from bot.core.prodia import ProdiaV1, ProdiaV2, Progress, create_client
+from bot.core.prodia.polling import PollPolicy
+from bot.core.request import GenerationRequest
+from devtools.local_prodia import Fault, LocalProdia
 
 KEY = "canary-key-3f9a1c"
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-import bot.errors
-import bot.jobs
-from bot.catalog import TUNING, Catalog, Model
-from bot.errors import ImagineError, InvalidInput
-from bot.messages import EN, error_text, text
-from bot.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS, V2_MODEL_NAMES
-from bot.request import ASPECT_RATIOS, PROMPT_MAX, SEED_RANGE, GenerationRequest
+import bot.core.errors
+import bot.core.jobs
+from bot.core.catalog import TUNING, Catalog, Model
+from bot.core.errors import ImagineError, InvalidInput
+from bot.core.messages import EN, error_text, text
+from bot.core.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS, V2_MODEL_NAMES
+from bot.core.request import ASPECT_RATIOS, PROMPT_MAX, SEED_RANGE, GenerationRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -366,7 +366,7 @@ def test_every_invalid_input_problem_has_a_message() -> None:
 
 def _error_classes() -> list[type[ImagineError]]:
     found = []
-    for module in (bot.errors, bot.jobs):
+    for module in (bot.core.errors, bot.core.jobs):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, ImagineError) and value not in found:
                 found.append(value)
@@ -399,7 +399,7 @@ def test_error_text_for_non_imagine_error_is_the_generic_message() -> None:
 
 
 def test_error_text_fills_params() -> None:
-    assert error_text(bot.jobs.QueueFull("full", limit=50)) == EN["limit.queue_full"].format(limit=50)
+    assert error_text(bot.core.jobs.QueueFull("full", limit=50)) == EN["limit.queue_full"].format(limit=50)
 
 
 def test_text_unknown_locale_falls_back_to_english() -> None:

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from bot.local_prodia import Fault
+from bot.core.store import JobRecord
 from bot.recovery import resume_unfinished
-from bot.store import JobRecord
+from devtools.local_prodia import Fault
 from tests.conftest import _postgres_schema
 from tests.discord_world import results_in
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError, open_store
+from bot.core.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError, open_store
 from tests.conftest import StoreTarget
 
 REQUEST = {"prompt": "a red fox", "model": "m", "steps": 25, "cfg": 7.0, "seed": 42, "sampler": "Euler"}

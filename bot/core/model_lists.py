@@ -84,6 +84,6 @@ SAMPLERS: tuple[str, ...] = ("Euler", "Euler a", "Heun", "DPM++ 2M Karras", "DPM
 DEFAULT_SAMPLER = "DPM++ 2M Karras"
 # Prodia v2 models the bot offers, by the name users pick: the first three have first-party evidence
 # (Prodia's docs and its official client's tests); sdxl and sd15 only third-party evidence, so they are
-# offered only when PRODIA_V2_MODELS names them. bot.catalog describes each.
+# offered only when PRODIA_V2_MODELS names them. bot.core.catalog describes each.
 V2_MODEL_NAMES: tuple[str, ...] = ("flux-fast", "flux-schnell", "flux-dev", "sdxl", "sd15")
 V2_DEFAULT_MODELS: tuple[str, ...] = ("flux-fast", "flux-schnell", "flux-dev")

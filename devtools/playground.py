@@ -1,7 +1,7 @@
 """`python -m bot --playground`: the real bot in simcord's preview, a simulated Discord on a local web page.
 
 A newcomer can type `/imagine`, watch the progress, see the result and react 🔄 without a Discord
-application. Images come from the local Prodia-compatible server (:mod:`bot.local_prodia`), or from real
+application. Images come from the local Prodia-compatible server (:mod:`devtools.local_prodia`), or from real
 Prodia when `PRODIA_API_KEY` is set and `PRODIA_BASE_URL` is not a local address. Needs the
 `playground` extra (`simcord[preview]`).
 """
@@ -24,10 +24,10 @@ import discord
 import simcord
 from dotenv import load_dotenv
 
-from .client import ImagineBot, create_bot
-from .config import Settings
-from .local_prodia import LocalProdia
-from .logs import setup_logging
+from bot.client import ImagineBot, create_bot
+from bot.core.config import Settings
+from bot.logs import setup_logging
+from devtools.local_prodia import LocalProdia
 
 NOTICE = "This is a SIMULATION of Discord running the real bot locally; nothing is sent to Discord."
 GUILD_NAME = "Imagine Playground"

@@ -9,7 +9,7 @@ the evidence goes; what is confirmed and what is our pick is said in each module
 and their config schemas). ``server`` holds the core (faults, recording, control API), ``drawing``
 the images.
 
-Run it standalone with ``python -m bot.local_prodia --help``.
+Run it standalone with ``python -m devtools.local_prodia --help``.
 """
 
 from .schemas import JOB_TYPES, JobType

@@ -1,4 +1,4 @@
-"""One small error hierarchy. Each error names a message key; `bot.messages` turns it into user text.
+"""One small error hierarchy. Each error names a message key; `bot.core.messages` turns it into user text.
 
 `str(error)` is detail for logs (never a key or token); users only ever see the catalogue text.
 """

@@ -110,7 +110,7 @@ class Settings:
     prodia_retry_delay: float = 1.0  # first back-off step in seconds (doubled each retry, with jitter)
     prodia_poll_interval: float = 0.25  # seconds between two polls of a v1 job
     prodia_max_polls_per_second: float = 100.0  # over all polled jobs of the process
-    prodia_v2_mode: Literal["sync", "async", "auto"] = "auto"  # how v2 jobs run; see bot.prodia.v2
+    prodia_v2_mode: Literal["sync", "async", "auto"] = "auto"  # how v2 jobs run; see bot.core.prodia.v2
     prodia_v2_models: tuple[str, ...] = V2_DEFAULT_MODELS  # the v2 models offered, the default first
     max_image_bytes: int = 20 * 1024 * 1024
     max_concurrent_jobs: int = 4  # jobs running at Prodia at once
@@ -139,7 +139,7 @@ class Settings:
         if self.prodia_api_key is None:
             raise ConfigError(
                 "PRODIA_API_KEY",
-                "is not set: use your Prodia key, or any value with the local server (python -m bot.local_prodia)",
+                "is not set: use your Prodia key, or any value with the local server (python -m devtools.local_prodia)",
             )
 
     def __repr__(self) -> str:

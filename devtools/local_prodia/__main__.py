@@ -1,4 +1,4 @@
-"""`python -m bot.local_prodia`: serve the local Prodia-compatible API until Ctrl-C or SIGTERM."""
+"""`python -m devtools.local_prodia`: serve the local Prodia-compatible API until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .server import LocalProdia
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.local_prodia",
+        prog="python -m devtools.local_prodia",
         description="Serve a local Prodia-compatible API (v1 and v2) for trying the bot without Prodia.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

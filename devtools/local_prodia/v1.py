@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS
+from bot.core.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS
+
 from .schemas import STYLE_PRESETS
 
 DEFAULT_SDXL_MODEL = "sd_xl_base_1.0.safetensors [be9edd61]"

@@ -21,7 +21,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from ..model_lists import SD_MODELS, SDXL_MODELS
+from bot.core.model_lists import SD_MODELS, SDXL_MODELS
+
 from .drawing import NOT_IMAGE, draw, huge_png
 from .schemas import JOB_TYPES
 from .v1 import V1Routes

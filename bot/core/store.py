@@ -1,7 +1,7 @@
 """The bot's storage: one `Store` interface over SQLite (the default) or PostgreSQL (for several processes).
 
 It knows nothing of Discord: ids are plain ints. Every query is written once with `?` placeholders;
-the PostgreSQL backend renumbers them to `$1, $2, ...`. The schema lives in `bot/migrations/NNNN_*.sql`,
+the PostgreSQL backend renumbers them to `$1, $2, ...`. The schema lives in `bot/core/migrations/NNNN_*.sql`,
 shared by both backends.
 """
 
