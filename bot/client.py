@@ -8,7 +8,7 @@ import gc
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
@@ -27,7 +27,13 @@ EXTENSIONS = ("cogs.imagine", "cogs.settings", "cogs.reroll", "cogs.models", "co
 COMMANDS_HASH_KEY = "command_tree_hash"
 
 
-class ImagineMixin:
+if TYPE_CHECKING:  # the mixin is typed as the commands.Bot it is always mixed into
+    _BotBase = commands.Bot
+else:
+    _BotBase = object
+
+
+class ImagineMixin(_BotBase):
     """Everything the bot is; mixed into a plain or an auto-sharded discord.py bot by `create_bot`."""
 
     pipeline: JobPipeline
@@ -50,19 +56,21 @@ class ImagineMixin:
         self._owned = contextlib.AsyncExitStack()  # what the bot opened itself (no resources handed in)
 
     async def setup_hook(self) -> None:
-        resources = self._resources or await self._owned.enter_async_context(Resources.open(self.settings))
+        if self._resources is None:
+            self._resources = await self._owned.enter_async_context(Resources.open(self.settings))
+        resources = self._resources
         prodia = create_client(resources.session, self.settings)
         catalog = Catalog.for_api(self.settings.prodia_api, self.settings.prodia_v2_models)
-        self.pipeline = JobPipeline(self, self.settings, resources.store, prodia, catalog)  # type: ignore[arg-type]
-        await self.tree.set_translator(CatalogueTranslator())  # type: ignore[attr-defined]
+        self.pipeline = JobPipeline(self, self.settings, resources.store, prodia, catalog)
+        await self.tree.set_translator(CatalogueTranslator())
         for extension in EXTENSIONS:
-            await self.load_extension(extension)  # type: ignore[attr-defined]
+            await self.load_extension(extension)
         if self.settings.sync_commands:
             await self.sync_commands_if_changed()
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync the global command tree only when it differs from the last one synced (a new database counts)."""
-        tree = self.tree  # type: ignore[attr-defined]
+        tree = self.tree
         translator = tree.translator
         if translator is not None:  # the localizations are part of the sync: changed translations re-sync
             payload = [await command.get_translated_payload(tree, translator) for command in tree.get_commands()]
@@ -79,16 +87,16 @@ class ImagineMixin:
         return True
 
     async def close(self) -> None:
-        if self.is_closed():  # type: ignore[attr-defined]
+        if self.is_closed():
             return
         try:
             # Extensions first (their loops stop), then the jobs in flight: they stay unfinished in the
             # journal and the next start resumes them.
-            for extension in list(self.extensions):  # type: ignore[attr-defined]
-                await self.unload_extension(extension)  # type: ignore[attr-defined]
+            for extension in list(self.extensions):
+                await self.unload_extension(extension)
             if hasattr(self, "pipeline"):
                 await self.pipeline.close()
-            await super().close()  # type: ignore[misc]
+            await super().close()
         finally:
             await self._owned.aclose()
 
@@ -101,14 +109,16 @@ class ShardedImagineBot(ImagineMixin, commands.AutoShardedBot):
     """All shards in one process (SHARD_COUNT), or some of them as one process of a cluster (SHARD_IDS)."""
 
 
-def create_bot(settings: Settings, resources: Resources | None = None, **options: Any) -> ImagineBot:
+def create_bot(
+    settings: Settings, resources: Resources | None = None, **options: Any
+) -> ImagineBot | ShardedImagineBot:
     """Build the bot on `resources` (the entry point's), or on its own if none are given; nothing touches
     the network until it starts."""
     if settings.shard_count is None:
         return ImagineBot(settings, resources, **options)
     options.setdefault("shard_count", settings.shard_count)
     options.setdefault("shard_ids", list(settings.shard_ids) if settings.shard_ids else None)
-    return ShardedImagineBot(settings, resources, **options)  # type: ignore[return-value]
+    return ShardedImagineBot(settings, resources, **options)
 
 
 def freeze_startup_heap() -> None:

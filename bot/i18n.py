@@ -8,6 +8,8 @@ translated: Discord's name rules are strict and users type them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
 
@@ -19,7 +21,7 @@ COMMAND_KEY_PREFIXES = ("cmd.", "choice.", "aspect.")
 # The placeholders of those entries, filled exactly as the cogs fill their English strings.
 _STEPS = {"low": STEPS_RANGE[0], "high": STEPS_RANGE[1]}
 _CFG = {"low": f"{CFG_RANGE[0]:g}", "high": f"{CFG_RANGE[1]:g}"}
-COMMAND_PARAMS: dict[str, dict[str, object]] = {
+COMMAND_PARAMS: dict[str, dict[str, Any]] = {
     "cmd.imagine.steps": _STEPS,
     "cmd.imagine.cfg": _CFG,
     "cmd.settings.set.steps": _STEPS,

@@ -44,8 +44,10 @@ class SecretFilter(logging.Filter):
 
 def setup_logging(settings: Settings) -> None:
     level = getattr(logging, settings.log_level)
-    formatter = JsonFormatter() if settings.log_json else None
-    discord.utils.setup_logging(level=level, formatter=formatter, root=True)
+    if settings.log_json:
+        discord.utils.setup_logging(level=level, formatter=JsonFormatter(), root=True)
+    else:  # discord.py's own format: time, level, logger, message (passing formatter=None would drop them)
+        discord.utils.setup_logging(level=level, root=True)
     secrets = [s.reveal() for s in (settings.discord_token, settings.prodia_api_key) if s is not None]
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretFilter(secrets))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -45,7 +45,7 @@ class Imagine(commands.Cog):
         sampler: str | None = None,
         aspect_ratio: str | None = None,
     ) -> None:
-        given = {
+        given: dict[str, Any] = {
             "prompt": prompt,
             "negative_prompt": negative_prompt,
             "model": model,

@@ -88,7 +88,7 @@ class ServerSettings(commands.Cog):
             await interaction.response.send_message(error_text(exc, locale), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        saved = await self.bot.pipeline.store.update_guild_settings(interaction.guild_id, **changes)  # type: ignore[arg-type]
+        saved = await self.bot.pipeline.store.update_guild_settings(guild_id(interaction), **changes)
         await interaction.followup.send(
             text("settings.saved", locale), embed=self._describe(saved, locale), ephemeral=True
         )
@@ -97,7 +97,7 @@ class ServerSettings(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_show(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        current = await self.bot.pipeline.store.guild_settings(interaction.guild_id)  # type: ignore[arg-type]
+        current = await self.bot.pipeline.store.guild_settings(guild_id(interaction))
         locale = interaction.locale.value
         await interaction.followup.send(
             text("settings.show", locale), embed=self._describe(current, locale), ephemeral=True
@@ -107,7 +107,7 @@ class ServerSettings(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_reset(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.pipeline.store.reset_guild_settings(interaction.guild_id)  # type: ignore[arg-type]
+        await self.bot.pipeline.store.reset_guild_settings(guild_id(interaction))
         await interaction.followup.send(text("settings.reset", interaction.locale.value), ephemeral=True)
 
     def _describe(self, current: GuildSettings, locale: str) -> discord.Embed:
@@ -135,6 +135,12 @@ class ServerSettings(commands.Cog):
         cap = str(current.daily_cap) if current.daily_cap else text("settings.unlimited", locale)
         embed.add_field(name=text("settings.field.daily_cap", locale), value=cap)
         return embed
+
+
+def guild_id(interaction: discord.Interaction) -> int:
+    """The server of a guild-only command (Discord never sends one from a DM)."""
+    assert interaction.guild_id is not None
+    return interaction.guild_id
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -7,13 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SD_MODELS, SDXL_MODELS, V2_DEFAULT_MODELS
-from .request import GenerationRequest
+from .request import DEFAULT_CFG, DEFAULT_STEPS, GenerationRequest
 
 TUNING = frozenset({"negative_prompt", "cfg", "sampler"})  # what flux has no use for
 # v2 config fields per request parameter, where a job type documents one (`width` stands for the size).
 V2_FIELDS = {"negative_prompt": "negative_prompt", "cfg": "guidance", "aspect_ratio": "width"}
-DEFAULT_STEPS = GenerationRequest.__dataclass_fields__["steps"].default
-DEFAULT_CFG = GenerationRequest.__dataclass_fields__["cfg"].default
 
 # Width x height per aspect ratio, for models that take pixel sizes (SD 1.x takes the ratio itself).
 SIZES_XL = {"square": (1024, 1024), "portrait": (832, 1216), "landscape": (1216, 832)}

@@ -8,6 +8,9 @@ from dataclasses import dataclass, replace
 from .errors import InvalidInput
 from .model_lists import DEFAULT_SAMPLER, SAMPLERS
 
+DEFAULT_STEPS = 20
+DEFAULT_CFG = 7.0
+
 ASPECT_RATIOS = ("square", "portrait", "landscape")
 STEPS_RANGE = (1, 25)
 CFG_RANGE = (0.0, 20.0)
@@ -27,8 +30,8 @@ class GenerationRequest:
     prompt: str
     negative_prompt: str = ""
     model: str | None = None  # a catalog name or alias; None: the default model
-    steps: int = 20
-    cfg: float = 7.0
+    steps: int = DEFAULT_STEPS
+    cfg: float = DEFAULT_CFG
     seed: int | None = None
     sampler: str = DEFAULT_SAMPLER
     aspect_ratio: str = "square"

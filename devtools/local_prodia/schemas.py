@@ -164,6 +164,10 @@ def _check(name: str, prop: Prop, value: Any) -> Any:
     kinds = {"integer": int, "number": int | float, "string": str, "boolean": bool, "array": list}
     if (isinstance(value, bool) and prop.kind != "boolean") or not isinstance(value, kinds[prop.kind]):
         raise SchemaError(_failed(f"{at}/type", f"got {_kind(value)}, want {prop.kind}"))
+    return _check_limits(at, prop, value)
+
+
+def _check_limits(at: str, prop: Prop, value: Any) -> Any:
     if prop.minimum is not None and value < prop.minimum:
         raise SchemaError(_failed(f"{at}/minimum", f"got {_number(value)}, want {_number(prop.minimum)}"))
     if prop.maximum is not None and value > prop.maximum:

@@ -25,8 +25,8 @@ from bot.core.model_lists import SD_MODELS, SDXL_MODELS
 
 from .drawing import NOT_IMAGE, draw, huge_png
 from .schemas import JOB_TYPES
-from .v1 import V1Routes
-from .v2 import V2Routes, multipart_answer
+from .v1 import V1Api
+from .v2 import V2Api, multipart_answer
 
 # Faults checked in the middleware, before auth; the others apply where a job or image is made.
 REQUEST_FAULTS = frozenset({"status", "malformed_json", "slow", "disconnect"})
@@ -96,7 +96,7 @@ class Job:
         return None if self.never_finish else self.created_wall + self.duration
 
 
-class LocalProdia(V1Routes, V2Routes):
+class LocalProdia:
     IMAGE_FAULT_KINDS = IMAGE_FAULTS
 
     def __init__(
@@ -132,8 +132,8 @@ class LocalProdia(V1Routes, V2Routes):
         app = web.Application(middlewares=[self._middleware])
         app.add_routes(
             [
-                *self.v1_routes(),
-                *self.v2_routes(),
+                *V1Api(self).routes(),
+                *V2Api(self).routes(),
                 web.post("/_control/faults", self._control_add_fault),
                 web.delete("/_control/faults", self._control_clear_faults),
                 web.get("/_control/jobs", self._control_jobs),

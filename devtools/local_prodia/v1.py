@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +24,9 @@ ASPECT_SIZES = {"square": (512, 512), "portrait": (512, 768), "landscape": (768,
 MAX_SEED = 2**32 - 1
 SD_SIZE = (128, 1024)
 SDXL_SIZE = (256, 2048)
+
+if TYPE_CHECKING:
+    from .server import LocalProdia
 
 
 class InvalidParams(Exception):
@@ -66,10 +69,13 @@ def image_size(params: dict[str, Any]) -> tuple[int, int]:
     return params.get("width", width), params.get("height", height)
 
 
-class V1Routes:
-    """Mixed into LocalProdia: the v1 handlers."""
+class V1Api:
+    """The v1 handlers, on the server's shared state (jobs, faults, recorded requests)."""
 
-    def v1_routes(self) -> list[web.RouteDef]:
+    def __init__(self, server: LocalProdia) -> None:
+        self.server = server
+
+    def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v1/sd/generate", self._v1_generate),
             web.post("/v1/sdxl/generate", self._v1_generate),
@@ -83,31 +89,31 @@ class V1Routes:
         ]
 
     def _v1_authorized(self, request: web.Request) -> bool:
-        return self.key_ok(request.headers.get("X-Prodia-Key", ""))
+        return self.server.key_ok(request.headers.get("X-Prodia-Key", ""))
 
     async def _v1_generate(self, request: web.Request) -> web.Response:
         if not self._v1_authorized(request):
             return _unauthorized()
         sdxl = request.path.startswith("/v1/sdxl/")
         try:
-            models = self.sdxl_models if sdxl else self.sd_models
+            models = self.server.sdxl_models if sdxl else self.server.sd_models
             params = validate_v1(_json_body(await request.read()), sdxl=sdxl, models=models)
         except InvalidParams as exc:
             return web.json_response({"message": "Invalid Generation Parameters", "detail": str(exc)}, status=400)
-        job = self.new_job(request, "v1", params, *image_size(params))
+        job = self.server.new_job(request, "v1", params, *image_size(params))
         return web.json_response({"job": job.id, "status": "queued", "params": params})
 
     async def _v1_job(self, request: web.Request) -> web.Response:
         if not self._v1_authorized(request):
             return _unauthorized()
-        job = self.jobs.get(request.match_info["job_id"])
+        job = self.server.jobs.get(request.match_info["job_id"])
         if job is None or job.api != "v1":
             return web.json_response({"message": "Job not found"}, status=404)
         job.polls += 1
         status = job.status()
         answer = {"job": job.id, "status": status, "params": job.params}
         if status == "succeeded":
-            answer["imageUrl"] = f"{self.image_base_url or self.url}/images/{job.id}.png"
+            answer["imageUrl"] = f"{self.server.image_base_url or self.server.url}/images/{job.id}.png"
         return web.json_response(answer)
 
     async def _v1_list(self, request: web.Request) -> web.Response:
@@ -115,17 +121,17 @@ class V1Routes:
             return _unauthorized()
         if request.path.endswith("/samplers"):
             return web.json_response(list(SAMPLERS))
-        return web.json_response(self.sdxl_models if "/sdxl/" in request.path else self.sd_models)
+        return web.json_response(self.server.sdxl_models if "/sdxl/" in request.path else self.server.sd_models)
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
-        job = self.jobs.get(request.match_info["job_id"])
+        job = self.server.jobs.get(request.match_info["job_id"])
         if job is None or job.api != "v1" or job.status() != "succeeded":
             return web.json_response({"message": "Not Found"}, status=404)
-        fault = self.image_fault(request.path)
+        fault = self.server.image_fault(request.path)
         if fault is not None:
             return await fault
         if job.image is None:
-            job.image = self.draw(job.params, job.width, job.height, "png")
+            job.image = self.server.draw(job.params, job.width, job.height, "png")
         return web.Response(body=job.image, content_type="image/png")
 
 

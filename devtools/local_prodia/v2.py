@@ -27,7 +27,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -43,11 +43,17 @@ PRICES = {  # dollars a job; only flux-fast's is documented
     "inference.flux.dev.txt2img.v1": 0.02,
 }
 
+if TYPE_CHECKING:
+    from .server import LocalProdia
 
-class V2Routes:
-    """Mixed into LocalProdia: the v2 handlers."""
 
-    def v2_routes(self) -> list[web.RouteDef]:
+class V2Api:
+    """The v2 handlers, on the server's shared state (jobs, faults, recorded requests)."""
+
+    def __init__(self, server: LocalProdia) -> None:
+        self.server = server
+
+    def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v2/job", self._v2_job),
             web.post("/v2/job/async", self._v2_async_job),
@@ -62,10 +68,10 @@ class V2Routes:
     async def _v2_accept(self, request: web.Request, *, is_async: bool) -> tuple[Any, web.Response | None]:
         """Authorize, parse and validate a job request: (the new job, None) or (None, the refusal)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self.key_ok(token.strip()):
+        if scheme.lower() != "bearer" or not self.server.key_ok(token.strip()):
             return None, web.Response(status=401, text="token is invalid")
         body, inputs = _read_job(request.headers.get("Content-Type", ""), await request.read())
-        job_type = self.job_types.get(body.get("type")) if isinstance(body, dict) else None
+        job_type = self.server.job_types.get(str(body.get("type"))) if isinstance(body, dict) else None
         if job_type is None:  # the live API answers 429 on every try (SDK tests)
             return None, web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"})
         raw = body.get("config", {})
@@ -77,9 +83,9 @@ class V2Routes:
                 raise SchemaError("no input images: send them as multipart parts named input")
         except SchemaError as exc:
             return None, _refusal(job_type.name, raw, str(exc))
-        config.setdefault("seed", self.random_seed())
+        config.setdefault("seed", self.server.random_seed())
         width, height = job_type.size(config)
-        job = self.new_job(request, "v2", {"type": job_type.name, **config}, width, height)
+        job = self.server.new_job(request, "v2", {"type": job_type.name, **config}, width, height)
         job.extra.update(type=job_type, config=config, inputs=inputs, priced=request.query.get("price") == "true")
         return job, None
 
@@ -110,11 +116,11 @@ class V2Routes:
         """The output bytes and their content type (image faults apply here)."""
         fmt = "png" if "image/png" in accept else "webp" if "image/webp" in accept else "jpeg"
         content_type = IMAGE_TYPES[fmt]
-        fault = self.take_fault(job.extra.get("path", ""), self.IMAGE_FAULT_KINDS)
+        fault = self.server.take_fault(job.extra.get("path", ""), self.server.IMAGE_FAULT_KINDS)
         if fault is not None and fault.kind in ("image_huge", "not_image"):
-            image, content_type = self.faulty_image(fault), "image/png"
+            image, content_type = self.server.faulty_image(fault), "image/png"
         else:
-            image = self.draw(job.params, job.width, job.height, fmt)
+            image = self.server.draw(job.params, job.width, job.height, fmt)
         job.image = image  # what was served, so tests can compare bytes
         return image, content_type
 
@@ -149,9 +155,9 @@ class V2Routes:
     def _async_job(self, request: web.Request) -> Any:
         """The async job named in the path, or None where the live API answers 404."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self.key_ok(token.strip()):
+        if scheme.lower() != "bearer" or not self.server.key_ok(token.strip()):
             raise web.HTTPUnauthorized(text="token is invalid")
-        job = self.jobs.get(request.match_info["job_id"])
+        job = self.server.jobs.get(request.match_info["job_id"])
         if job is None or job.api != "v2" or "accept" not in job.extra:
             raise web.HTTPNotFound(text="job not found")
         if not job.never_finish and time.monotonic() > job.created_at + job.duration + EXPIRES_AFTER:
@@ -185,7 +191,7 @@ class V2Routes:
         job = self._async_job(request)
         if self._async_state(job) != "processed" or request.match_info["name"] != self._output_name(job):
             raise web.HTTPNotFound(text="output not found")
-        fault = self.image_fault(request.path, kinds=("image_404", "redirect"))
+        fault = self.server.image_fault(request.path, kinds=("image_404", "redirect"))
         if fault is not None:
             return await fault
         job.extra["path"] = request.path
@@ -199,10 +205,12 @@ def _read_job(content_type: str, body: bytes) -> tuple[Any, dict[str, bytes]]:
         return _json(body), {}
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    job, inputs = None, {}
+    job: Any = None
+    inputs: dict[str, bytes] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        data = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
         if name == "job":
             job = _json(data)
         elif name == "input":
