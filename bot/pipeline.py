@@ -145,7 +145,7 @@ class JobPipeline:
         try:
             try:
                 result = await self._generate(job, journal, progress)
-                file, embed = await self._result_message(job, result, origin, outcome.elapsed())
+                file, embed = await result_message(job, result, origin, outcome.elapsed())
             except Exception as exc:
                 await progress.final_turn()
                 await self._report_failure(exc, reply, origin, outcome)
@@ -169,7 +169,7 @@ class JobPipeline:
             self.running.pop(task, None)
         outcome.log("delivered", result.price)
         await add_reroll(message, origin.locale)
-        await self._remember(job, message, result.seed, origin)
+        await remember(self.store, job, message, result.seed, origin)
         return message
 
     async def _generate(self, job: PreparedJob, journal: Journal, progress: ProgressReporter) -> GenerationResult:
@@ -183,17 +183,6 @@ class JobPipeline:
         await journal.update(state=JobState.GENERATED, price=result.price)
         return result
 
-    @staticmethod
-    async def _result_message(
-        job: PreparedJob, result: GenerationResult, origin: Origin, elapsed: float
-    ) -> tuple[discord.File, discord.Embed]:
-        image, info = result.image, result.info
-        if len(image) > origin.upload_limit:
-            image, info = await asyncio.to_thread(fit_to_limit, image, info, origin.upload_limit)
-        filename = f"imagine-{result.seed}.{info.extension}"
-        embed = result_embed(job, result, filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale)
-        return discord.File(io.BytesIO(image), filename), embed
-
     async def _report_failure(self, exc: Exception, reply: Reply, origin: Origin, outcome: Outcome) -> None:
         key = exc.key if isinstance(exc, ImagineError) else "error.unexpected"
         if isinstance(exc, AuthError | QuotaError):  # the owner's to fix: say so where the owner looks
@@ -203,15 +192,6 @@ class JobPipeline:
         outcome.log(key, None)
         await reply.edit(content=error_text(exc, origin.locale))
         await outcome.journal.update(state=JobState.FAILED, error=key)
-
-    async def _remember(self, job: PreparedJob, message: Any, seed: int, origin: Origin) -> None:
-        """Store what the result was made from, so 🔄 works after a restart. A failing store loses only that."""
-        request = {**asdict(job.request), "seed": seed}
-        record = ResultRecord(message.id, origin.guild_id, message.channel.id, origin.user_id, request, time.time())
-        try:
-            await self.store.save_result(record)
-        except Exception:
-            log.exception("Could not store result %s; its reroll will not work", message.id)
 
     async def close(self) -> None:
         """Stop every job in flight (the journal keeps them unfinished) and hand their leases back."""
@@ -250,6 +230,27 @@ class Outcome:
             "unknown" if price is None else f"${price:.4f}",
             prompt,
         )
+
+
+async def result_message(
+    job: PreparedJob, result: GenerationResult, origin: Origin, elapsed: float
+) -> tuple[discord.File, discord.Embed]:
+    image, info = result.image, result.info
+    if len(image) > origin.upload_limit:
+        image, info = await asyncio.to_thread(fit_to_limit, image, info, origin.upload_limit)
+    filename = f"imagine-{result.seed}.{info.extension}"
+    embed = result_embed(job, result, filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale)
+    return discord.File(io.BytesIO(image), filename), embed
+
+
+async def remember(store: Store, job: PreparedJob, message: Any, seed: int, origin: Origin) -> None:
+    """Store what the result was made from, so 🔄 works after a restart. A failing store loses only that."""
+    request = {**asdict(job.request), "seed": seed}
+    record = ResultRecord(message.id, origin.guild_id, message.channel.id, origin.user_id, request, time.time())
+    try:
+        await store.save_result(record)
+    except Exception:
+        log.exception("Could not store result %s; its reroll will not work", message.id)
 
 
 async def bounded(work: Awaitable[T]) -> T | None:

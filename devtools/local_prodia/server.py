@@ -1,21 +1,17 @@
-"""The local server's core: lifecycle, recorded requests, faults on demand, jobs and the control API.
+"""The local server's core: lifecycle, recorded requests, jobs and the helpers the handlers share.
 
 Job progress is computed from ``time.monotonic()`` at request time and all waiting is ``asyncio.sleep``,
-so it runs unchanged under a simulated clock. The protocol handlers live in `v1` and `v2`."""
+so it runs unchanged under a simulated clock. The protocol handlers live in `v1` and `v2`, the control
+API in `control`, faults and their answers in `faults`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-import fnmatch
 import json
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -23,17 +19,22 @@ from multidict import CIMultiDict
 
 from bot.core.model_lists import SD_MODELS, SDXL_MODELS
 
-from .drawing import NOT_IMAGE, draw, huge_png
+from .control import ControlApi
+from .drawing import draw
+from .faults import (
+    IMAGE_FAULTS,
+    JOB_FAULTS,
+    REQUEST_FAULTS,
+    Fault,
+    Faults,
+    faulty_image,
+    image_fault_answer,
+    request_fault_answer,
+)
 from .schemas import JOB_TYPES
 from .v1 import V1Api
-from .v2 import V2Api, multipart_answer
+from .v2 import V2Api
 
-# Faults checked in the middleware, before auth; the others apply where a job or image is made.
-REQUEST_FAULTS = frozenset({"status", "malformed_json", "slow", "disconnect"})
-JOB_FAULTS = frozenset({"job_fails", "never_finish"})
-IMAGE_FAULTS = frozenset({"image_404", "image_huge", "not_image", "redirect"})
-FAULT_KINDS = REQUEST_FAULTS | JOB_FAULTS | IMAGE_FAULTS
-FAULT_SHAPES = frozenset({"json", "multipart", "text"})
 MAX_SEED = 2**32 - 1
 
 
@@ -46,26 +47,6 @@ class RecordedRequest:
     body: bytes
     json: Any | None  # the parsed JSON body, or None
     via_proxy: bool  # the request line was absolute-form, as a forward proxy sends it
-
-
-@dataclass
-class Fault:
-    kind: str
-    status: int = 500
-    retry_after: float | None = None
-    delay: float = 0.0
-    size: int = 0
-    location: str = ""
-    message: str | None = None
-    times: int | None = 1  # matching requests it applies to; None = forever
-    path: str = "*"  # fnmatch pattern on the request path
-    shape: str = "json"  # a status fault's body: {"message"} JSON, v2's multipart `job.error`, or plain text
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
-        if self.shape not in FAULT_SHAPES:
-            raise ValueError(f"unknown fault shape {self.shape!r}; expected one of {sorted(FAULT_SHAPES)}")
 
 
 @dataclass
@@ -122,25 +103,15 @@ class LocalProdia:
         self.port = port
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, Job] = {}
-        self.faults: list[Fault] = []
+        self.faults = Faults()  # a list: tests read and compare it
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._middleware])
-        app.add_routes(
-            [
-                *V1Api(self).routes(),
-                *V2Api(self).routes(),
-                web.post("/_control/faults", self._control_add_fault),
-                web.delete("/_control/faults", self._control_clear_faults),
-                web.get("/_control/jobs", self._control_jobs),
-                web.post("/_control/reset", self._control_reset),
-                web.post("/_control/finish", self._control_finish),
-            ]
-        )
+        app = web.Application(middlewares=[self._record])
+        app.add_routes([*V1Api(self).routes(), *V2Api(self).routes(), *ControlApi(self).routes()])
         # A short shutdown timeout: close() cancels jobs that never finish instead of waiting 60 s.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
@@ -210,6 +181,15 @@ class LocalProdia:
     def _scaled(self, size: int) -> int:
         return max(8, round(size * self.image_scale))
 
+    def finish_all(self) -> int:
+        """Every running job (never-finishing ones aside) ends now, as it was going to: a barrier that
+        lets a benchmark hold many jobs in flight and then release them at once. Returns how many."""
+        now = time.monotonic()
+        running = [job for job in self.jobs.values() if not job.never_finish and now - job.created_at < job.duration]
+        for job in running:
+            job.duration = now - job.created_at
+        return len(running)
+
     # -- faults --------------------------------------------------------------------------------
 
     def add_fault(self, fault: Fault) -> None:
@@ -220,37 +200,21 @@ class LocalProdia:
 
     def take_fault(self, path: str, kinds: Collection[str]) -> Fault | None:
         """Return the first fault of these kinds matching path, consuming one of its uses."""
-        for fault in self.faults:
-            if fault.kind in kinds and fnmatch.fnmatchcase(path, fault.path):
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                return fault
-        return None
+        return self.faults.take(path, kinds)
 
     def image_fault(self, path: str, kinds: Collection[str] = IMAGE_FAULTS) -> Awaitable[web.StreamResponse] | None:
         """The answer an image download gets instead of the image, if a fault says so."""
         fault = self.take_fault(path, kinds)
-        if fault is None:
-            return None
-        return self._image_fault_answer(fault)
-
-    async def _image_fault_answer(self, fault: Fault) -> web.StreamResponse:
-        if fault.kind == "image_404":
-            return web.json_response({"message": "Not Found"}, status=404)
-        if fault.kind == "redirect":
-            return web.Response(status=302, headers={"Location": fault.location})
-        if fault.kind == "image_huge":
-            return _StreamedHuge(fault.size)
-        return web.Response(body=self.faulty_image(fault), content_type="image/png")
+        return None if fault is None else image_fault_answer(fault)
 
     @staticmethod
     def faulty_image(fault: Fault) -> bytes:
-        return huge_png(fault.size) if fault.kind == "image_huge" else NOT_IMAGE
+        return faulty_image(fault)
+
+    # -- recording -----------------------------------------------------------------------------
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+    async def _record(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.path.startswith("/_control/"):
             return await handler(request)
         body = await request.read()  # cached by aiohttp, so handlers can read it again
@@ -268,89 +232,7 @@ class LocalProdia:
         fault = self.take_fault(request.path, REQUEST_FAULTS)
         if fault is None:
             return await handler(request)
-        if fault.kind == "slow":
-            await asyncio.sleep(fault.delay)
-            return await handler(request)
-        if fault.kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()  # the client sees a disconnect, not a status
-            return web.Response()  # never sent: the transport is gone
-        if fault.kind == "malformed_json":
-            return web.Response(text='{"job": "', content_type="application/json")
-        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-        message = fault.message or _reason(fault.status)
-        if fault.shape == "text":
-            return web.Response(text=message, status=fault.status, headers=headers)
-        if fault.shape == "multipart":
-            return multipart_answer({"id": str(uuid.uuid4()), "error": message}, status=fault.status, headers=headers)
-        return web.json_response({"message": message}, status=fault.status, headers=headers)
-
-    # -- control API ---------------------------------------------------------------------------
-
-    async def _control_add_fault(self, request: web.Request) -> web.Response:
-        try:
-            fault = Fault(**await request.json())
-        except (TypeError, ValueError) as exc:
-            return web.json_response({"message": f"bad fault: {exc}"}, status=400)
-        self.add_fault(fault)
-        return web.json_response(dataclasses.asdict(fault), status=201)
-
-    async def _control_clear_faults(self, request: web.Request) -> web.Response:
-        self.clear_faults()
-        return web.Response(status=204)
-
-    async def _control_jobs(self, request: web.Request) -> web.Response:
-        now = time.monotonic()
-        return web.json_response(
-            [
-                {
-                    "id": job.id,
-                    "api": job.api,
-                    "status": job.status(now),
-                    "created_wall": job.created_wall,
-                    "finished_wall": job.finished_wall,
-                    "polls": job.polls,
-                    "prompt": job.params.get("prompt"),
-                    "duration": job.duration,
-                }
-                for job in self.jobs.values()
-            ]
-        )
-
-    def finish_all(self) -> int:
-        """Every running job (never-finishing ones aside) ends now, as it was going to: a barrier that
-        lets a benchmark hold many jobs in flight and then release them at once. Returns how many."""
-        now = time.monotonic()
-        running = [job for job in self.jobs.values() if not job.never_finish and now - job.created_at < job.duration]
-        for job in running:
-            job.duration = now - job.created_at
-        return len(running)
-
-    async def _control_finish(self, request: web.Request) -> web.Response:
-        return web.json_response({"finished": self.finish_all()})
-
-    async def _control_reset(self, request: web.Request) -> web.Response:
-        self.jobs.clear()
-        self.requests.clear()
-        self.clear_faults()
-        return web.Response(status=204)
-
-
-class _StreamedHuge(web.StreamResponse):
-    """`size` bytes streamed chunked, without Content-Length, so only a streaming cap catches them."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(headers={"Content-Type": "image/png"})
-        self.enable_chunked_encoding()
-        self._data = huge_png(size)
-
-    async def prepare(self, request: web.BaseRequest) -> Any:
-        writer = await super().prepare(request)
-        chunk = 64 * 1024
-        for start in range(0, len(self._data), chunk):
-            await self.write(self._data[start : start + chunk])
-        await self.write_eof()
-        return writer
+        return await request_fault_answer(fault, request, handler)
 
 
 def _parse_json(body: bytes) -> Any | None:
@@ -358,9 +240,3 @@ def _parse_json(body: bytes) -> Any | None:
         return json.loads(body) if body else None
     except ValueError:
         return None
-
-
-def _reason(status: int) -> str:
-    with contextlib.suppress(ValueError):
-        return HTTPStatus(status).phrase
-    return "Error"

@@ -1,10 +1,8 @@
-"""What both Prodia clients share: retries, error mapping, the deadline and guarded image downloads."""
+"""What both Prodia clients share: retries, the deadline, the poll loop and guarded image downloads."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import random
 import time
@@ -18,24 +16,18 @@ import aiohttp
 from ..catalog import PreparedJob
 from ..config import Settings
 from ..errors import (
-    AuthError,
     BadResponse,
     CapacityError,
-    InvalidRequest,
-    JobFailed,
     JobTimeout,
-    ProdiaError,
-    QuotaError,
     ServerError,
 )
 from ..images import ImageInfo, inspect_image
+from .http import ERROR_BODY_LIMIT, MAX_RETRY_AFTER, ApiResponse, error_for, read_answer, read_capped
 from .polling import LearnedPolling, PollPolicy, PollRate
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is treated as "busy" at once
 MAX_REDIRECTS = 3
-ERROR_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,23 +56,6 @@ class PollAnswer(Generic[T]):
 
 
 Check = Callable[[], Awaitable[PollAnswer[T]]]
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    content_type: str
-    body: bytes  # the whole body; empty when it was multipart (see `parts`)
-    parts: dict[str, bytes] | None = None  # a multipart body by part name
-    retry_after: float | None = None  # the server's pacing hint on a 2xx answer (seconds)
-
-    def json(self) -> Any:
-        return _json(self.body, "Prodia answered malformed JSON")
-
-    def part_json(self, name: str) -> Any:
-        if self.parts is None or name not in self.parts:
-            raise BadResponse(f"Prodia's answer has no {name} part")
-        return _json(self.parts[name], f"Prodia's {name} part is malformed JSON")
 
 
 @dataclass(frozen=True)
@@ -194,8 +169,8 @@ class ProdiaClient:
                 ) as resp:
                     if resp.status < 300:
                         # The body is an image at most, plus a little multipart framing or JSON.
-                        return await self._read_answer(resp, self.max_image_bytes + ERROR_BODY_LIMIT)
-                    error = await self._error_for(resp)
+                        return await read_answer(resp, self.max_image_bytes + ERROR_BODY_LIMIT)
+                    error = await error_for(resp, self._redact)
                     wait = self._retry_wait(resp, attempt)
             except aiohttp.ClientError as exc:
                 error = ServerError(f"{method} {path}: {type(exc).__name__}")
@@ -209,14 +184,6 @@ class ProdiaClient:
             attempt += 1
             log.info("Prodia %s %s: %s; retry %d/%d in %.2f s", method, path, error, attempt, self.max_retries, wait)
             await self.sleep(wait)
-
-    async def _read_answer(self, resp: aiohttp.ClientResponse, limit: int) -> ApiResponse:
-        """The body of an answer, split into its parts when it is multipart; at most `limit` bytes."""
-        content_type = resp.headers.get("Content-Type", "")
-        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
-        if content_type.lower().startswith("multipart/"):
-            return ApiResponse(resp.status, content_type, b"", await read_multipart(resp, limit), retry_after)
-        return ApiResponse(resp.status, content_type, await self.read_capped(resp, limit=limit), None, retry_after)
 
     def _backoff(self, attempt: int) -> float:
         return self.retry_delay * 2**attempt * random.uniform(0.5, 1.0)
@@ -232,41 +199,6 @@ class ProdiaClient:
         if resp.status in (500, 502, 503, 504):
             return self._backoff(attempt)
         return None
-
-    async def _error_for(self, resp: aiohttp.ClientResponse) -> ProdiaError:
-        """The typed error for a non-2xx answer, with Prodia's reason in any of its shapes: a
-        multipart body whose `job` part carries `error`, JSON with `message`/`detail`/`error`, or text."""
-        status = resp.status
-        try:
-            answer = await self._read_answer(resp, ERROR_BODY_LIMIT)
-        except (BadResponse, aiohttp.ClientError):
-            answer = ApiResponse(status, "", b"")
-        job = _job_of(answer)
-        if answer.parts is not None:
-            reason = _reason(job) or ""
-        else:
-            payload: Any = None
-            with contextlib.suppress(ValueError):
-                payload = json.loads(answer.body)
-            reason = _reason(payload) or ("" if payload is not None else answer.body.decode("utf-8", "replace"))
-        reason = clean_reason(self._redact(reason))
-        detail = f"HTTP {status} from {resp.method} {urlsplit(str(resp.url)).path}: {reason or '(no reason given)'}"
-        if job is not None and ((job.get("state") or {}).get("current") == "failed" and status >= 500):
-            error: ProdiaError = JobFailed(detail, reason=reason)  # it ran and failed: sending it again is no cure
-        elif status in (400, 422):
-            error = InvalidRequest(detail, reason=reason or f"HTTP {status}")
-        elif status in (401, 403):
-            error = AuthError(detail)
-        elif status == 402:
-            error = QuotaError(detail)
-        elif status == 429:
-            error = CapacityError(detail)
-        elif status >= 500:
-            error = ServerError(detail)
-        else:
-            error = BadResponse(detail)
-        error.status = status
-        return error
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[key]") if self._key else text
@@ -289,96 +221,10 @@ class ProdiaClient:
                         continue
                     if resp.status != 200:
                         raise BadResponse(f"image download answered HTTP {resp.status}")
-                    return await self.read_capped(resp)
+                    return await read_capped(resp, self.max_image_bytes)
             except aiohttp.ClientError as exc:
                 raise ServerError(f"image download failed: {type(exc).__name__}") from None
         raise BadResponse("image download redirected too often")
-
-    async def read_capped(self, resp: aiohttp.ClientResponse, *, limit: int | None = None) -> bytes:
-        """Read a body, refusing it as soon as it passes `limit` bytes (the image size cap by default)."""
-        return await read_capped(resp, self.max_image_bytes if limit is None else limit)
-
-
-async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    if resp.content_length is not None and resp.content_length > limit:
-        raise BadResponse(f"answer of {resp.content_length} bytes is over the {limit}-byte cap")
-    data = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise BadResponse(f"answer is over the {limit}-byte cap")
-    return bytes(data)
-
-
-async def read_multipart(resp: aiohttp.ClientResponse, limit: int) -> dict[str, bytes]:
-    """A multipart body as {part name: bytes}, read with aiohttp's parser, at most `limit` bytes in all."""
-    parts: dict[str, bytes] = {}
-    total = 0
-    try:
-        reader = aiohttp.MultipartReader.from_response(resp)
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, aiohttp.BodyPartReader):
-                raise BadResponse("nested multipart answer")
-            data = bytearray()
-            while chunk := await part.read_chunk(64 * 1024):
-                total += len(chunk)
-                if total > limit:
-                    raise BadResponse(f"answer is over the {limit}-byte cap")
-                data += chunk
-            if part.name:
-                parts.setdefault(part.name, bytes(data))
-    except (ValueError, AssertionError, RuntimeError, KeyError) as exc:
-        raise BadResponse(f"malformed multipart answer: {type(exc).__name__}") from None
-    return parts
-
-
-def clean_reason(text: str, limit: int = 300) -> str:
-    """Prodia's words made safe to show: one line, no control characters, cut at a word within `limit`."""
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:") + "…"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After in seconds (Prodia sends no dates), bounded to a sane range; None if absent or odd."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return min(seconds, MAX_RETRY_AFTER) if seconds >= 0 else None
-
-
-def _json(data: bytes, problem: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise BadResponse(problem) from None
-
-
-def _job_of(answer: ApiResponse) -> dict[str, Any] | None:
-    """The job document of an answer: a multipart `job` part, or a JSON body's `job` object."""
-    with contextlib.suppress(BadResponse):
-        if answer.parts is not None:
-            job = answer.part_json("job")
-        else:
-            payload = answer.json()
-            job = payload.get("job") if isinstance(payload, dict) else None
-        return job if isinstance(job, dict) else None
-    return None
-
-
-def _reason(payload: Any) -> str | None:
-    """Prodia's own words from an error body: `message`, `detail` or `error`."""
-    if not isinstance(payload, dict):
-        return None
-    parts = [str(payload[k]) for k in ("message", "detail", "error") if isinstance(payload.get(k), str | int)]
-    return ": ".join(parts) or None
 
 
 async def _ignore(_: Progress) -> None:

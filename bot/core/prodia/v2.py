@@ -16,7 +16,8 @@ from urllib.parse import quote
 from ..catalog import PreparedJob
 from ..config import Settings
 from ..errors import BadResponse, InvalidRequest, JobFailed, ProdiaError
-from .base import ApiResponse, Output, PollAnswer, ProdiaClient, Progress, ProgressCallback, clean_reason
+from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback
+from .http import ApiResponse, clean_reason
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,151 @@
+"""The abstract `Store`: the queries every backend shares, over three primitives each backend supplies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+from .journal import JobJournal
+from .migrations import _migrations, _statements
+from .records import (
+    _RESULT_COLUMNS,
+    _SETTINGS_FIELDS,
+    GuildSettings,
+    ResultRecord,
+    Row,
+    StoreError,
+    _dump,
+    _encode_setting,
+    _result_from_row,
+    _settings_from_row,
+)
+
+Query = Callable[..., Awaitable[list[Row]]]
+
+
+class Store(JobJournal):
+    """Storage shared by the cogs. Subclasses only supply `_query`, `_transaction` and `close`.
+    The job journal's queries come from `JobJournal`.
+
+    Guild settings are cached in-process for `cache_ttl` seconds and invalidated by this process's
+    writes; another process's writes are seen once the entry expires.
+    """
+
+    backend: ClassVar[str]
+    _errors: tuple[type[BaseException], ...]  # the driver's failures, reported as StoreError
+    _migration_lock: ClassVar[str | None] = None  # SQL run first in the migration transaction
+
+    def __init__(self, *, cache_ttl: float) -> None:
+        self._cache_ttl = cache_ttl
+        self._settings_cache: dict[int, tuple[float, GuildSettings]] = {}
+        self._refreshing: dict[int, asyncio.Task[None]] = {}
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement (outside any transaction) and return its rows, if any."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[Query]:
+        """A write transaction, yielding a `_query`-like function that runs inside it."""
+
+    async def _migrate(self) -> None:
+        """Apply the missing migrations in one locked transaction, so processes starting together apply each once."""
+        async with self._transaction() as query:
+            if self._migration_lock:
+                await query(self._migration_lock)
+            await query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            applied = {row["version"] for row in await query("SELECT version FROM schema_migrations")}
+            for version, script in _migrations():
+                if version in applied:
+                    continue
+                for statement in _statements(script):
+                    await query(statement)
+                await query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
+
+    async def _upsert(self, table: str, key: str, row: Row) -> None:
+        updates = ", ".join(f"{column} = excluded.{column}" for column in row if column != key)
+        await self._query(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+            f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
+            tuple(row.values()),
+        )
+
+    # Small key/value state, e.g. the hash of the synced command tree.
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._upsert("meta", "key", {"key": key, "value": value})
+
+    # Guild settings.
+
+    async def guild_settings(self, guild_id: int, *, allow_stale: bool = False) -> GuildSettings:
+        """A guild's settings through the cache. `allow_stale` answers from an expired entry at once and
+        refreshes it in the background: for hot paths that must not wait on the database."""
+        cached = self._settings_cache.get(guild_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        if cached and allow_stale:
+            if guild_id not in self._refreshing:
+                task = asyncio.create_task(self._refresh_settings(guild_id))
+                self._refreshing[guild_id] = task
+                task.add_done_callback(lambda _: self._refreshing.pop(guild_id, None))
+            return cached[1]
+        return await self._load_settings(guild_id)
+
+    async def _refresh_settings(self, guild_id: int) -> None:
+        with contextlib.suppress(StoreError):  # the next read tries again
+            await self._load_settings(guild_id)
+
+    async def _load_settings(self, guild_id: int) -> GuildSettings:
+        rows = await self._query("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        settings = _settings_from_row(rows[0]) if rows else GuildSettings()
+        self._settings_cache[guild_id] = (time.monotonic() + self._cache_ttl, settings)
+        return settings
+
+    async def update_guild_settings(self, guild_id: int, **changes: Any) -> GuildSettings:
+        """Change only the given fields; None puts a field back to its default."""
+        unknown = changes.keys() - _SETTINGS_FIELDS
+        if unknown:
+            raise TypeError(f"unknown guild setting(s): {', '.join(sorted(unknown))}")
+        if changes:
+            row = {name: _encode_setting(name, value) for name, value in changes.items()}
+            await self._upsert("guild_settings", "guild_id", {"guild_id": guild_id, **row})
+            self._settings_cache.pop(guild_id, None)
+        return await self.guild_settings(guild_id)
+
+    async def reset_guild_settings(self, guild_id: int) -> None:
+        await self._query("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        self._settings_cache.pop(guild_id, None)
+
+    # Results, for rerolls.
+
+    async def save_result(self, record: ResultRecord) -> None:
+        await self._upsert("results", "message_id", {**asdict(record), "request": _dump(record.request)})
+
+    async def get_result(self, message_id: int) -> ResultRecord | None:
+        rows = await self._query(f"SELECT {_RESULT_COLUMNS} FROM results WHERE message_id = ?", (message_id,))
+        return _result_from_row(rows[0]) if rows else None
+
+
+@contextmanager
+def _wrap_errors(errors: tuple[type[BaseException], ...], what: str) -> Iterator[None]:
+    """Report the driver's `errors` raised inside as StoreError, prefixed by `what`."""
+    try:
+        yield
+    except errors as exc:
+        raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,101 @@
+"""What the store holds (guild settings, posted results, journalled jobs) and how rows encode them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+Row = dict[str, Any]
+
+REROLL_MODES = ("requester", "anyone")
+
+
+class StoreError(Exception):
+    """The database failed (locked, disk full, unreachable); the driver's error is `__cause__`."""
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """A guild's defaults; None means "use the built-in default"."""
+
+    model: str | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    negative_prompt: str | None = None
+    aspect_ratio: str | None = None
+    reroll: str = "requester"
+    blocked_words: tuple[str, ...] = ()
+    daily_cap: int | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """What a posted result was made from, keyed by its message id (for rerolls)."""
+
+    message_id: int
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    request: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The durable job journal: one row per accepted request, so a restart can finish it."""
+
+    id: str
+    kind: str
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    request: dict[str, Any]
+    state: str
+    interaction_token: str | None = field(repr=False)  # a secret for its 15 minutes of life
+    application_id: int | None
+    interaction_created_at: float | None
+    message_id: int | None
+    reply_to: int | None
+    prodia_job_id: str | None
+    error: str | None
+    created_at: float
+    updated_at: float
+    attempts: int = 0
+    price: float | None = None  # US dollars Prodia charged, where it said
+
+
+_SETTINGS_FIELDS = frozenset(f.name for f in fields(GuildSettings))
+_JOB_FIELDS = tuple(f.name for f in fields(JobRecord))
+_JOB_MUTABLE = frozenset(_JOB_FIELDS) - {"id", "created_at"}
+_JOB_COLUMNS = ", ".join(_JOB_FIELDS)
+_RESULT_COLUMNS = ", ".join(f.name for f in fields(ResultRecord))
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _job_from_row(row: Row) -> JobRecord:
+    return JobRecord(**{**row, "request": json.loads(row["request"])})
+
+
+def _result_from_row(row: Row) -> ResultRecord:
+    return ResultRecord(**{**row, "request": json.loads(row["request"])})
+
+
+def _settings_from_row(row: Row) -> GuildSettings:
+    values = {name: value for name, value in row.items() if name in _SETTINGS_FIELDS and value is not None}
+    if "blocked_words" in values:
+        values["blocked_words"] = tuple(json.loads(values["blocked_words"]))
+    return GuildSettings(**values)
+
+
+def _encode_setting(name: str, value: Any) -> Any:
+    if name == "reroll" and value not in (None, *REROLL_MODES):
+        raise ValueError(f"reroll must be one of {REROLL_MODES}, not {value!r}")
+    if name == "blocked_words":
+        return _dump(list(value)) if value else None
+    return value
