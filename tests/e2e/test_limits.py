@@ -8,7 +8,7 @@ import pytest
 
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
-from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
+from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -166,9 +166,9 @@ class TestSlowDatabase:
 
     @pytest.fixture
     async def database_url(self):
-        from tests.conftest import _postgres_schema
+        from tests.plugins.databases import postgres_schema
 
-        async with _postgres_schema() as url:
+        async with postgres_schema() as url:
             yield url
 
     @pytest.fixture

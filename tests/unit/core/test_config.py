@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import DEFAULT_BASE_URLS, PRODIA_IMAGE_HOST, ConfigError, Secret, Settings
+from tests import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN_CANARY = "discord-token-CANARY-7f3a9"
 KEY_CANARY = "prodia-key-CANARY-51c2e"
 # Every variable Settings reads: the field names in upper case.

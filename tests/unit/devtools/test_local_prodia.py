@@ -7,13 +7,13 @@ import json
 import signal
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from PIL import Image
 
 from devtools.local_prodia import JOB_TYPES, Fault, LocalProdia
+from tests import REPO_ROOT
 
 KEY = {"X-Prodia-Key": "test-key"}
 BEARER = {"Authorization": "Bearer test-token"}
@@ -22,7 +22,6 @@ SDXL_V2 = "inference.sdxl.txt2img.v1"
 IMG2IMG = "inference.flux-2.pro.img2img.v1"
 MULTIPART = {**BEARER, "Accept": "multipart/form-data"}
 ASYNC_GETS = ["job.state.current", "job.json", "output", "output/output.jpg"]
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -797,7 +796,7 @@ async def test_forward_proxy_streams_chunked_bodies(http, prodia, forward_proxy)
 
 async def test_standalone_server_prints_its_url_serves_and_exits_on_sigterm(http):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devtools.local_prodia", "--port", "0", cwd=REPO, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "devtools.local_prodia", "--port", "0", cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE
     )
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()

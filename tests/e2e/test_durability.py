@@ -15,7 +15,7 @@ from bot.core.request import GenerationRequest
 from bot.core.store import StoreError
 from bot.delivery import Reply
 from devtools.local_prodia import Fault
-from tests.discord_world import results_in
+from tests.plugins.discord_world import results_in
 
 # Short settles: a bot waiting on a slow Prodia is "parked" and the test moves the clock itself.
 pytestmark = pytest.mark.simcord(settle_timeout=0.5)

@@ -8,7 +8,7 @@ import pytest
 
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
-from tests.discord_world import DISCORD_TOKEN, PRODIA_KEY
+from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError, open_store
-from tests.conftest import StoreTarget
+from tests.plugins.databases import StoreTarget
 
 REQUEST = {"prompt": "a red fox", "model": "m", "steps": 25, "cfg": 7.0, "seed": 42, "sampler": "Euler"}
 

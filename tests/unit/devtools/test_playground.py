@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import aiohttp
 import discord
@@ -15,8 +14,9 @@ import pytest
 
 from devtools import playground
 from devtools.playground import NOTICE, live_preview, open_playground, playground_settings, uses_real_prodia
+from tests import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT  # the repository, whose files these tests read
 PROMPT = "a lighthouse at dusk"
 
 

@@ -1,4 +1,4 @@
-"""The benchmark's report structure (a tiny run, no timing assertions) and LearnedPolling's behaviour."""
+"""When to poll: LearnedPolling's rules, the process-wide poll ceiling, and Retry-After on a poll answer."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import statistics
 import pytest
 from aiohttp import web
 
-from bench import delivery, v2modes
-from bench.procs import local_server
-from bench.report import table, targets
-from bench.run import build_report
-from bench.server import job_duration, model_durations
 from bot.core.prodia.polling import LearnedPolling, PollPolicy
 
 MODEL = "m"
+
+
+async def _ignore(_):
+    return None
 
 
 def test_no_history_polls_at_the_interval_then_backs_off_capped():
@@ -124,86 +123,6 @@ async def test_v1_wait_honours_retry_after_on_a_poll_answer(tmp_path):
         await runner.cleanup()
     assert url.endswith("/img.png")
     assert polls[1] - polls[0] >= 0.38  # waited the Retry-After, not the 50 ms interval
-
-
-async def _ignore(_):
-    return None
-
-
-def test_sampler_classifies_the_innermost_owner():
-    import sys
-
-    from bench.sampler import classify
-
-    assert classify(sys._getframe()) == "other"  # a test frame: neither simcord, bench nor the bot side
-
-
-def test_bench_durations_are_per_model_with_small_jitter():
-    base = model_durations(7, 1.0, 6.0)
-    assert len(base) == 8 and all(1.0 <= d <= 6.0 for d in base.values())
-    name, centre = next(iter(base.items()))
-    values = [job_duration({"model": name, "prompt": f"p{i}", "seed": i}, base, 0.1, 3.0) for i in range(50)]
-    assert all(0.9 * centre <= v <= 1.1 * centre for v in values)
-    assert job_duration({"model": name, "prompt": "p1", "seed": 1}, base, 0.1, 3.0) == values[1]  # deterministic
-
-
-def test_delivery_phase_report_structure():
-    with local_server("--durations", "fixed", "--duration", "0.2", "--image-scale", "0.0625") as url:
-        result = asyncio.run(delivery.run(url, count=6, spread=0.5, seed=1))
-    assert set(result["policies"]) == {"fixed_2s", "fixed_250ms", "bot"}
-    for policy in result["policies"].values():
-        assert policy["delivered"] == 6 and not policy["errors"]
-        assert {"delay_mean_s", "polls_per_job", "jobs"} <= set(policy["all"])
-    report = {
-        "mode": "test",
-        "machine": {"cpu_count": 2, "python": "3", "platform": "x"},
-        "config": {"ack_in_flight": 1},
-        "delivery": result,
-    }
-    report["targets"] = targets(report)
-    assert [row["target"] for row in report["targets"]][:2] == [
-        "v1 jobs delivered (all policies)",
-        "bot mean delay / 2 s policy's",
-    ]
-    assert all(isinstance(row["pass"], bool) for row in report["targets"])
-    assert "fixed_250ms" in table(report)
-
-
-def test_v2_phase_runs_every_mode_over_the_same_jobs():
-    with local_server("--durations", "fixed", "--duration", "0.2", "--image-scale", "0.0625") as url:
-        result = asyncio.run(v2modes.run(url, count=4, spread=0.2, seed=1))
-    assert list(result["modes"]) == ["sync", "async", "auto"]
-    for mode in result["modes"].values():
-        assert mode["delivered"] == 4 and not mode["errors"]
-    assert result["modes"]["sync"]["all"]["requests_per_job"] == 1
-    assert result["modes"]["async"]["all"]["requests_per_job"] >= 5  # submit, >= 1 poll, job.json, list, output
-    assert result["modes"]["sync"]["extra_delay_vs_sync_s"] == 0
-    report = {"mode": "test", "machine": {"cpu_count": 2, "python": "3", "platform": "x"}, "v2": result, "targets": []}
-    assert "v2 modes: 4 flux-fast jobs per mode" in table(report)
-
-
-def test_bot_phases_report_structure():
-    report = build_report(True, {"ack", "capacity"}, log=lambda _: None)
-    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["python"]
-    assert report["ack"]["measured"] == report["config"]["ack_measure"]
-    assert report["ack"]["fill"] == "direct" and report["ack_via_simcord"]["fill"] == "slash"
-    assert report["ack"]["direct_jobs_tracked_by_simcord"] == 0  # started outside simcord's bot scope
-    assert report["ack"]["direct_jobs_running"] == report["config"]["ack_in_flight"]
-    assert report["ack"]["polls_during_measurement"] > 0  # the in-flight jobs kept polling meanwhile
-    assert report["ack"]["timed_jobs_refused"] and not report["ack_timed_jobs_kept"]["timed_jobs_refused"]
-    capacity = report["capacity"]
-    assert capacity["delivered"] == capacity["in_flight_at_once"] == capacity["released_by_server"] == capacity["jobs"]
-    assert {"peak_rss_mb", "rss_all_in_flight_mb", "cpu_ms_per_job", "cpu_split"} <= set(capacity)
-    assert {"simcord_share", "bot_cpu_ms_per_job_estimate"} <= set(capacity["cpu_split"])
-    sequential = report["capacity_sequential"]
-    assert sequential["delivered"] == sequential["jobs"]
-    assert {"peak_rss_mb", "cpu_ms_per_job", "edits", "cpu_split"} <= set(sequential)
-    names = [row["target"] for row in report["targets"]]
-    assert any(name.startswith("ack p99") for name in names)
-    assert any(name.startswith("(context) ack p99") for name in names)
-    assert "bot CPU per job, simcord excluded (ms, sampled estimate)" in names
-    assert "INFO" in table(report)
-    assert "peak RSS of the bot process (MB)" in names
 
 
 async def test_poll_rate_spaces_polls_across_jobs_in_order(monkeypatch):

@@ -39,11 +39,12 @@ from prodiapy import Prodia
 from prodiapy.exceptions import AuthenticationError
 
 from devtools.local_prodia import Fault, LocalProdia
+from tests import REPO_ROOT
 
 if TYPE_CHECKING:
     from devtools.local_prodia import RecordedRequest
 
-COMPAT = Path(__file__).resolve().parent / "compat"
+COMPAT = Path(__file__).resolve().parent  # the Node scripts and their lockfile
 TOKEN = "compat-token-7d21"
 PROMPT = "puppies in a cloud, 4k"
 JPEG, PNG = "ffd8ff", "89504e470d0a1a0a"
@@ -262,7 +263,7 @@ async def test_prodiapy_bad_key_raises_authentication_error(server):
 async def test_official_clients_generate_against_python_m_bot_local_prodia(node):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "devtools.local_prodia", "--port", "0", "--api-key", TOKEN,
-        cwd=COMPAT.parents[1], stdout=asyncio.subprocess.PIPE,
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,7 @@ from bot.core.errors import ImagineError, InvalidInput
 from bot.core.messages import EN, error_text, text
 from bot.core.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS, SD_MODELS, SDXL_MODELS, V2_MODEL_NAMES
 from bot.core.request import ASPECT_RATIOS, PROMPT_MAX, SEED_RANGE, GenerationRequest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests import REPO_ROOT
 
 
 def _refusal(**kwargs: object) -> InvalidInput:

@@ -11,8 +11,8 @@ import pytest
 from bot.core.store import JobRecord
 from bot.recovery import resume_unfinished
 from devtools.local_prodia import Fault
-from tests.conftest import _postgres_schema
-from tests.discord_world import results_in
+from tests.plugins.databases import postgres_schema
+from tests.plugins.discord_world import results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -56,7 +56,7 @@ def unfinished_job(guild_id: int, channel_id: int, user_id: int) -> JobRecord:
 class TestOnPostgres:
     @pytest.fixture
     async def database_url(self):
-        async with _postgres_schema() as url:
+        async with postgres_schema() as url:
             yield url
 
     async def test_imagine_settings_and_reroll_on_postgres(self, world, prodia, api):
