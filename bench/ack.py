@@ -17,7 +17,7 @@ async def ack_phase(run: BotRun) -> dict:
     settlement scans on every later interaction; their poll sleeps are virtual and, with no clock driving,
     never fire, so they do not poll either).
     --fill direct: `bot.core.prodia.generate(job, progress)` tasks started from this driver code, outside simcord's
-    bot scope, on the bot's event loop with its aiohttp session, Prodia client and LearnedPolling: simcord does
+    bot scope, on the bot's event loop with its aiohttp session, Prodia client and HazardPolling: simcord does
     not track them, their sleeps are real-time timers, so they keep polling the server during the measurement.
     """
     env, users, channel, args = run.env, run.users, run.channel, run.args

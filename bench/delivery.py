@@ -1,4 +1,5 @@
-"""Phase 1: delivery delay and poll requests per job on Prodia v1, for three poll policies over the same jobs.
+"""Phase 1: delivery delay and poll requests per job on Prodia v1, for three poll policies over the same jobs,
+on every workload of bench/workloads.py side by side, each with the best schedule possible (the oracle).
 
 The bench process is the client (the bot's own ProdiaV1 on an aiohttp session); the local server runs in
 another process. Delay = the time this process has the image bytes (time.time() right after
@@ -23,8 +24,9 @@ from bot.core.prodia import ProdiaV1
 from bot.core.prodia.polling import PollPolicy
 from bot.core.request import GenerationRequest
 
+from . import workloads
 from .procs import control
-from .server import BENCH_MODELS
+from .workloads import Workload
 
 KEY = "bench-key"
 
@@ -38,20 +40,32 @@ class BenchJob:
     arrival: float  # seconds after the policy's run starts
 
 
-def job_list(count: int, spread: float, seed: int) -> list[BenchJob]:
-    """`count` jobs on BENCH_MODELS models arriving over about `spread` seconds (Poisson arrivals), seeded."""
+def job_list(workload: Workload, count: int, spread: float, seed: int, scale: float = 1.0) -> list[BenchJob]:
+    """`count` jobs of `workload` arriving over about `spread` seconds (Poisson arrivals), seeded; each prompt
+    carries the job's planned duration for the bench server (`--durations prompt`)."""
     rng = random.Random(seed)
-    models = SD_MODELS[:BENCH_MODELS]
+    planned = workloads.jobs(workload, count, seed)
     jobs, at = [], 0.0
-    for index in range(count):
-        jobs.append(BenchJob(index, rng.choice(models), f"bench job {index}", 1000 + index, at))
+    for index, (model, seconds) in enumerate(planned):
+        name = SD_MODELS[int(model[1:]) % len(SD_MODELS)]
+        jobs.append(
+            BenchJob(index, name, f"bench {workload.name} job {index} d={seconds * scale:.4f}", 1000 + index, at)
+        )
         at += rng.expovariate(count / spread)
     return jobs
 
 
 def settings_for(url: str) -> Settings:
+    # The process-wide poll ceiling (100/s by default) would throttle the 250 ms policy with ~30 jobs in flight:
+    # raised here so each policy polls as it means to (the one setting this phase changes, besides the retry delay).
     return Settings.from_env(
-        {"PRODIA_API": "v1", "PRODIA_BASE_URL": url + "/v1", "PRODIA_API_KEY": KEY, "PRODIA_RETRY_DELAY": "0.05"}
+        {
+            "PRODIA_API": "v1",
+            "PRODIA_BASE_URL": url + "/v1",
+            "PRODIA_API_KEY": KEY,
+            "PRODIA_RETRY_DELAY": "0.05",
+            "PRODIA_MAX_POLLS_PER_SECOND": "10000",
+        }
     )
 
 
@@ -60,7 +74,6 @@ async def run_policy(url: str, name: str, jobs: list[BenchJob], policy: PollPoli
     catalog = Catalog.for_api("v1")
     settings = settings_for(url)
     async with aiohttp.ClientSession() as session:
-        await control(url, "POST", "/_control/reset")
         client = ProdiaV1(session, settings, poll_policy=policy)
         policy_name = type(client.poll_policy).__name__
         t0 = time.monotonic()
@@ -137,15 +150,26 @@ def summarise(rows: list[dict]) -> dict:
 POLICIES = (
     ("fixed_2s", lambda: PollPolicy(2.0), "the original gpt4free provider: a poll every 2 s"),
     ("fixed_250ms", lambda: PollPolicy(0.25), "the official client: a poll every 250 ms"),
-    ("bot", lambda: None, "the bot's default (ProdiaV1 without poll_policy: LearnedPolling(PRODIA_POLL_INTERVAL))"),
+    ("bot", lambda: None, "the bot's default (ProdiaV1 without poll_policy: HazardPolling(PRODIA_POLL_INTERVAL))"),
 )
 
 
-async def run(url: str, count: int, spread: float, seed: int) -> dict:
-    jobs = job_list(count, spread, seed)
+async def run(url: str, count: int, spread: float, seed: int, scale: float = 1.0) -> dict:
+    """Every workload, each with every policy over the same jobs, and the oracle at the bot's own delay.
+    `scale` shortens every duration (tests of the report's structure); the benchmark runs them as planned."""
     results = {}
-    for name, make, about in POLICIES:
-        result = await run_policy(url, name, jobs, make())
-        result["about"] = about
-        results[name] = result
-    return {"jobs_per_policy": count, "arrival_spread_s": spread, "policies": results}
+    for workload in workloads.WORKLOADS:
+        jobs = job_list(workload, count, seed, scale)
+        await control(url, "POST", "/_control/reset")
+        policies = {}
+        for name, make, about in POLICIES:  # one after another: no policy's load slows another's
+            policies[name] = {**await run_policy(url, name, jobs, make()), "about": about}
+        planned = workloads.jobs(workload, count, seed)
+        bot_delay = policies["bot"]["all"].get("delay_mean_s", 0.0)
+        results[workload.name] = {
+            "about": workload.about,
+            "narrow": workload.narrow,
+            "policies": policies,
+            "oracle_polls_at_bot_delay": round(workloads.oracle_polls(workload, planned, bot_delay, scale=scale), 3),
+        }
+    return {"jobs_per_policy": count, "arrival_spread_s": spread, "workloads": results}

@@ -16,8 +16,8 @@ from .procs import local_server, run_json
 from .report import table, targets
 
 FULL = {
-    "delivery_jobs": 200,
-    "delivery_spread": 24.0,
+    "delivery_jobs": 120,  # per workload and policy
+    "delivery_spread": 16.0,
     "v2_jobs": 100,
     "v2_spread": 20.0,
     "ack_in_flight": 500,
@@ -27,8 +27,8 @@ FULL = {
     "edit_jobs": 100,
 }
 QUICK = {
-    "delivery_jobs": 40,
-    "delivery_spread": 6.0,
+    "delivery_jobs": 24,
+    "delivery_spread": 3.0,
     "v2_jobs": 20,
     "v2_spread": 4.0,
     "ack_in_flight": 40,
@@ -65,9 +65,10 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
         },
         "config": config,
         "method": {
-            "durations": "v1 jobs on 8 models; each model has a characteristic duration drawn uniform 1-6 s from the "
-            "seed, each job +-10% jitter derived from its prompt and seed, so every policy gets the "
-            "same durations. LearnedPolling exploits exactly this per-model regularity.",
+            "durations": "v1 jobs; every workload of bench/workloads.py (narrow, wide, uniform, lognormal, outliers, "
+            "drift, many_models) plans each job's model and duration from the seed and sends the duration in the "
+            "prompt, so every policy meets the same jobs. The oracle: the fewest polls at the bot's own mean delay "
+            "with each job's true distribution known, E[polls] = 1 + K^2/(2 delay), K = integral sqrt(f S).",
             "delay": "time.time() in the bench process right after ProdiaV1.generate returned the bytes, minus the "
             "server's finished_wall (time.time() in the server process)",
             "warm_up": "a job submitted before any job of its model had been delivered in that policy's run; "
@@ -76,7 +77,7 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "request is logged by simcord's HTTP router, for interactions sent one after another through simcord "
             "(10 ms apart). 'ack' (the target): the in-flight jobs are bot.core.prodia.generate(job, progress) tasks "
             "started by the benchmark's driver code outside simcord's bot scope, on the bot's own event loop, "
-            "aiohttp session, ProdiaV1 client and LearnedPolling (cold: no history, so it polls every 250 ms); "
+            "aiohttp session, ProdiaV1 client and HazardPolling (cold: no history, so it polls every 250 ms); "
             "simcord does not track them (direct_jobs_tracked_by_simcord), their sleeps are real timers and they "
             "poll the server throughout the window (polls_during_measurement, from the server's /_control/jobs). "
             "Included: the bot's loop serving those polls, discord.py's parsing and the bot's /imagine up to the "
@@ -116,8 +117,8 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
     }
     started = time.perf_counter()
     if "delivery" in phases:
-        log("delivery: three poll policies over the same jobs ...")
-        with local_server("--durations", "models", "--seed", str(SEED), "--image-scale", "0.25") as url:
+        log("delivery: three poll policies over the same jobs, on every workload ...")
+        with local_server("--durations", "prompt", "--image-scale", "0.25") as url:
             report["delivery"] = asyncio.run(
                 delivery.run(url, config["delivery_jobs"], config["delivery_spread"], SEED)
             )

@@ -3,6 +3,8 @@
 `python -m bench.server --durations models --seed 7` gives each v1 model a characteristic duration
 (uniform MIN..MAX s, drawn from the seed) and each job a jitter of +-JITTER around it, derived from the
 job's prompt and seed: the same job list gets the same durations under every policy, in any order.
+`--durations prompt` takes each job's duration from its prompt (`d=SECONDS`): the delivery phase's
+workloads (bench/workloads.py) plan every duration themselves.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import asyncio
 import hashlib
 import random
+import re
 import signal
 
 from bot.core.model_lists import SD_MODELS
@@ -31,9 +34,14 @@ def job_duration(params: dict, base: dict[str, float], jitter: float, default: f
     return centre * (1 + jitter * (2 * unit - 1))
 
 
+def prompt_duration(params: dict) -> float:
+    match = re.search(r"\bd=([0-9.]+)", str(params.get("prompt", "")))
+    return float(match[1]) if match else 0.0
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.server")
-    parser.add_argument("--durations", choices=["models", "fixed"], default="models")
+    parser.add_argument("--durations", choices=["models", "fixed", "prompt"], default="models")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds per job with --durations fixed")
     parser.add_argument("--range", type=float, nargs=2, default=(1.0, 6.0), metavar=("MIN", "MAX"))
     parser.add_argument("--jitter", type=float, default=0.1)
@@ -45,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     if args.durations == "fixed":
         duration = args.duration
+    elif args.durations == "prompt":  # each job says its own duration: "... d=3.2140"
+        duration = prompt_duration
     else:
         base = model_durations(args.seed, *args.range)
         default = sum(base.values()) / len(base)

@@ -1,7 +1,7 @@
 """Phase "v2": what v2's async mode costs against sync, over the same jobs.
 
 Sync is one request that returns when the image is made: the least delay physically possible here
-(the answer's transfer only). Async submits, polls `job.state.current` (with the bot's LearnedPolling)
+(the answer's transfer only). Async submits, polls `job.state.current` (with the bot's HazardPolling)
 and then reads the job's JSON, its output list and the output: it survives restarts, at the price of
 the poll's lag and three more round trips. Delay = time.time() in this process right after `generate`
 returned the bytes, minus the server's `finished_wall` for the job (one wall clock on one machine).
@@ -21,6 +21,7 @@ from bot.core.request import GenerationRequest
 
 from .delivery import job_list, summarise
 from .procs import control
+from .workloads import WORKLOADS
 
 MODES = ("sync", "async", "auto")
 ASYNC_EXTRA_REQUESTS = 4  # the POST, job.json, the output list and the output, besides the polls
@@ -31,7 +32,7 @@ async def run_mode(url: str, mode: str, count: int, spread: float, seed: int) ->
         {"PRODIA_BASE_URL": url + "/v2", "PRODIA_API_KEY": "bench-key", "PRODIA_V2_MODE": mode}
     )
     catalog = Catalog.for_api("v2")
-    jobs = job_list(count, spread, seed)
+    jobs = job_list(WORKLOADS[0], count, spread, seed)  # for the arrival times only
     async with aiohttp.ClientSession() as session:
         await control(url, "POST", "/_control/reset")
         client = ProdiaV2(session, settings)

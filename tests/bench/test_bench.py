@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import delivery, v2modes
+import pytest
+
+from bench import delivery, v2modes, workloads
 from bench.procs import local_server
 from bench.report import table, targets
 from bench.run import build_report
@@ -30,26 +32,31 @@ def test_bench_durations_are_per_model_with_small_jitter():
     assert job_duration({"model": name, "prompt": "p1", "seed": 1}, base, 0.1, 3.0) == values[1]  # deterministic
 
 
-def test_delivery_phase_report_structure():
-    with local_server("--durations", "fixed", "--duration", "0.2", "--image-scale", "0.0625") as url:
-        result = asyncio.run(delivery.run(url, count=6, spread=0.5, seed=1))
-    assert set(result["policies"]) == {"fixed_2s", "fixed_250ms", "bot"}
-    for policy in result["policies"].values():
-        assert policy["delivered"] == 6 and not policy["errors"]
-        assert {"delay_mean_s", "polls_per_job", "jobs"} <= set(policy["all"])
-    report = {
-        "mode": "test",
-        "machine": {"cpu_count": 2, "python": "3", "platform": "x"},
-        "config": {"ack_in_flight": 1},
-        "delivery": result,
-    }
+def test_delivery_phase_runs_every_workload_with_every_policy_and_an_oracle():
+    with local_server("--durations", "prompt", "--image-scale", "0.0625") as url:
+        result = asyncio.run(delivery.run(url, count=4, spread=0.3, seed=1, scale=0.05))
+    assert list(result["workloads"]) == [w.name for w in workloads.WORKLOADS]
+    for workload in result["workloads"].values():
+        assert set(workload["policies"]) == {"fixed_2s", "fixed_250ms", "bot"}
+        for policy in workload["policies"].values():
+            assert policy["delivered"] == 4 and not policy["errors"]
+        assert workload["oracle_polls_at_bot_delay"] >= 1  # at least the poll that finds the job done
+    report = {"mode": "test", "machine": {"cpu_count": 2, "python": "3", "platform": "x"}, "delivery": result}
     report["targets"] = targets(report)
-    assert [row["target"] for row in report["targets"]][:2] == [
-        "v1 jobs delivered (all policies)",
-        "bot mean delay / 2 s policy's",
-    ]
+    names = [row["target"] for row in report["targets"]]
+    assert "narrow: bot polls / oracle's at the bot's delay" in names and "drift: bot delay / 2 s policy's" in names
     assert all(isinstance(row["pass"], bool) for row in report["targets"])
-    assert "fixed_250ms" in table(report)
+    assert "many_models  fixed_250ms" in table(report)
+
+
+def test_the_oracle_needs_fewer_polls_where_durations_are_predictable():
+    narrow, uniform = workloads.WORKLOADS[0], workloads.WORKLOADS[2]
+    at = 0.125
+    narrow_polls = workloads.oracle_polls(narrow, workloads.jobs(narrow, 50, 1), at)
+    uniform_polls = workloads.oracle_polls(uniform, workloads.jobs(uniform, 50, 1), at)
+    assert 1 < narrow_polls < 0.35 * uniform_polls
+    # uniform 1-6 s in closed form: K = (1/5)·(2/3)·5^1.5 = 1.49, so 1 + K²/(2·0.125) = 9.9
+    assert uniform_polls == pytest.approx(9.9, rel=0.05)
 
 
 def test_v2_phase_runs_every_mode_over_the_same_jobs():

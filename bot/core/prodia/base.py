@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..images import ImageInfo, inspect_image
 from .http import ERROR_BODY_LIMIT, MAX_RETRY_AFTER, ApiResponse, error_for, read_answer, read_capped
-from .polling import LearnedPolling, PollPolicy, PollRate
+from .polling import HazardPolling, PollPolicy, PollRate
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class ProdiaClient:
         self.allowed_hosts = settings.allowed_image_hosts
         self._key = settings.prodia_api_key.reveal() if settings.prodia_api_key else ""
         self.sleep = asyncio.sleep  # how retries wait; tests observe it
-        self.poll_policy = poll_policy or LearnedPolling(settings.prodia_poll_interval)
+        self.poll_policy = poll_policy or HazardPolling(settings.prodia_poll_interval)
         self.poll_rate = PollRate(settings.prodia_max_polls_per_second)
 
     async def generate(
@@ -110,7 +110,7 @@ class ProdiaClient:
                 out = await self._run(job, progress or _ignore, job_id)
         except TimeoutError:
             raise JobTimeout(f"no result within {self.timeout:g} s", seconds=round(self.timeout)) from None
-        info = inspect_image(out.image)
+        info = await asyncio.to_thread(inspect_image, out.image)  # a full decode: off the event loop
         return GenerationResult(out.image, info, out.seed, out.job_id, time.monotonic() - started, out.price)
 
     async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None) -> Output:

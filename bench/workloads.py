@@ -1,0 +1,127 @@
+"""Duration workloads for the delivery phase, and the best poll schedule physically possible on each.
+
+Each workload draws every job's model and duration from a seeded generator; the duration travels to
+the bench server in the prompt (`d=…`), so every policy meets the same jobs. None of them is tuned to
+the bot's policy: they are the shapes durations take in practice (one per model, spread within a
+model, skewed, with outliers, drifting, many rarely-used models).
+
+The oracle: with the true distribution of a job's duration (f, S) the fewest polls that buy a mean
+delay d come from polling at density n ∝ sqrt(f/S), and then E[polls] = 1 + K²/(2d) with
+K = ∫ sqrt(f·S) dt (the 1 is the poll that finds the job done). `oracle_polls` computes K per model
+from many draws of the workload's own generator.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Draw = Callable[[random.Random, int, int], tuple[str, float]]  # (rng, job index, job count) -> (model, seconds)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    about: str
+    draw: Draw
+    narrow: bool  # the polls target is tighter where durations are predictable
+
+
+def _per_model(models: int, spread: Callable[[random.Random, float], float], seed: int = 11) -> Draw:
+    bases = [random.Random(seed + k).uniform(1.0, 6.0) for k in range(models)]
+
+    def draw(rng: random.Random, index: int, count: int) -> tuple[str, float]:
+        k = rng.randrange(models)
+        return f"m{k}", spread(rng, bases[k])
+
+    return draw
+
+
+def _one_model(duration: Callable[[random.Random, int, int], float]) -> Draw:
+    return lambda rng, index, count: ("m0", duration(rng, index, count))
+
+
+def _jitter(rng: random.Random, base: float) -> float:
+    return base * rng.uniform(0.9, 1.1)
+
+
+def _wide(rng: random.Random, base: float) -> float:
+    return base * rng.uniform(1.0, 2.5)
+
+
+def _outlier(rng: random.Random, base: float) -> float:
+    return _jitter(rng, base) * (rng.uniform(3, 10) if rng.random() < 0.1 else 1.0)
+
+
+def _uniform(rng: random.Random, index: int, count: int) -> float:
+    return rng.uniform(1.0, 6.0)
+
+
+def _lognormal(rng: random.Random, index: int, count: int) -> float:
+    return min(40.0, rng.lognormvariate(math.log(2.5), 0.6))
+
+
+def _drift(rng: random.Random, index: int, count: int) -> float:
+    return _jitter(rng, 2.0 if index < count // 2 else 4.0)
+
+
+WORKLOADS = (
+    Workload("narrow", "8 models, each a duration 1-6 s, +-10 % per job", _per_model(8, _jitter), True),
+    Workload("wide", "8 models, each spread over 1x-2.5x its base", _per_model(8, _wide), False),
+    Workload("uniform", "one model, uniform 1-6 s", _one_model(_uniform), False),
+    Workload("lognormal", "one model, lognormal (median 2.5 s, sigma 0.6), a long tail", _one_model(_lognormal), False),
+    Workload("outliers", "8 models +-10 %, 10 % of jobs 3-10x longer", _per_model(8, _outlier), True),
+    Workload("drift", "one model, 2 s +-10 %, doubling halfway", _one_model(_drift), False),
+    Workload("many_models", "40 models, each 1-6 s +-10 %, few jobs each", _per_model(40, _jitter), True),
+)
+
+
+def jobs(workload: Workload, count: int, seed: int) -> list[tuple[str, float]]:
+    rng = random.Random(seed)
+    return [workload.draw(rng, index, count) for index in range(count)]
+
+
+def oracle_polls(
+    workload: Workload, planned: list[tuple[str, float]], delay: float, draws: int = 4000, scale: float = 1.0
+) -> float:
+    """Mean polls per job of the best schedule with this mean delay, knowing each job's true distribution.
+
+    The distribution of a job is its generator's for that job's model (and, for the drift, its half):
+    estimated from `draws` fresh draws with the same model and position."""
+    if delay <= 0:
+        return float("inf")
+    k_cache: dict[tuple[str, bool], float] = {}
+    count = len(planned)
+    total = 0.0
+    for index, (model, _) in enumerate(planned):
+        key = (model, index >= count // 2)
+        if key not in k_cache:
+            rng = random.Random(zlib.crc32(repr(key).encode()))
+            sample = []
+            while len(sample) < draws:
+                drawn_model, seconds = workload.draw(rng, index, count)
+                if drawn_model == model:
+                    sample.append(seconds)
+            k_cache[key] = _k(sample)
+        total += 1 + scale * k_cache[key] ** 2 / (2 * delay)  # time scaled by a: K² scales by a
+    return total / count
+
+
+def _k(sample: list[float], bins: int = 400) -> float:
+    """K = ∫ sqrt(f·S) dt from a sample, on a histogram."""
+    sample.sort()
+    low, high = sample[0], sample[-1]
+    width = (high - low) / bins or 1e-3
+    counts = [0] * (bins + 1)
+    for value in sample:
+        counts[min(bins, int((value - low) / width))] += 1
+    n, above, k = len(sample), len(sample), 0.0
+    for c in counts:
+        f = c / (n * width)
+        s = (above - c / 2) / n  # survival at the bin's middle
+        k += math.sqrt(max(0.0, f * s)) * width
+        above -= c
+    return k
