@@ -18,6 +18,7 @@ from .report import table, targets
 FULL = {
     "delivery_jobs": 120,  # per workload and policy
     "delivery_spread": 16.0,
+    "delivery_scale": 1.0,
     "v2_jobs": 100,
     "v2_spread": 20.0,
     "ack_in_flight": 500,
@@ -29,6 +30,7 @@ FULL = {
 QUICK = {
     "delivery_jobs": 24,
     "delivery_spread": 3.0,
+    "delivery_scale": 0.1,  # a smoke run: every duration a tenth, so the phase takes about two minutes
     "v2_jobs": 20,
     "v2_spread": 4.0,
     "ack_in_flight": 40,
@@ -120,7 +122,7 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
         log("delivery: three poll policies over the same jobs, on every workload ...")
         with local_server("--durations", "prompt", "--image-scale", "0.25") as url:
             report["delivery"] = asyncio.run(
-                delivery.run(url, config["delivery_jobs"], config["delivery_spread"], SEED)
+                delivery.run(url, config["delivery_jobs"], config["delivery_spread"], SEED, config["delivery_scale"])
             )
     if "v2" in phases:
         log("v2: sync, async and auto over the same flux-fast jobs ...")
