@@ -18,7 +18,7 @@ formula with the true distribution.
 observed durations, weighted towards recent ones (half-weight after `half_life` jobs) so a drift is
 followed within its window; the bandwidth is Silverman's, but never below 0.5/(effective sample
 size) of the typical duration, since a few jobs say little about how much sooner the next may end. It
-is mixed with a small log-uniform prior reaching 20x the longest duration seen, so an outlier is still
+is mixed with a 10 % log-uniform prior reaching 10x the longest duration seen, so an outlier is still
 found at a moderate pace. A model with no history of its own starts from every model's recent
 durations. From the estimate the cumulative poll count M(s) = ∫0^s n is tabulated once per new
 observation (about a millisecond); each delay is then a binary search: the next poll is where M grows by
@@ -27,10 +27,11 @@ history at all it polls every `interval`, then a tenth of the elapsed time (capp
 and a job younger than one of its model already seen running L seconds sleeps towards `floor`·L. A
 Retry-After from the server is honoured by the caller on top of this delay.
 
-Where the numbers come from: the rule and the oracle are derived, not fitted. Two constants were chosen
-by replaying the benchmark's seven workloads offline: the target delay (half the interval, tried 0.4-0.7)
-and the bandwidth floor (0.5/n, since the gap below the least of n samples shrinks like 1/n; tried
-0.25-0.4/sqrt(n)); so those workloads are not independent of them.
+Where the numbers come from: the rule and the oracle are derived, not fitted. Three choices were made
+by replaying the benchmark's seven workloads offline: the target delay (half the interval, tried 0.4-0.7),
+the tail prior (10 % up to 10x, tried 5-15 % up to 10-20x) and the bandwidth floor (0.5/n, since the
+gap below the least of n samples shrinks like 1/n; tried 0.25-0.4/sqrt(n)); so those workloads are not
+independent of them.
 `python -m bench --phases delivery` compares the policy with the fixed ones and with the best schedule
 possible on each.
 """
@@ -92,8 +93,8 @@ class Schedule:
         return t0 + (t1 - t0) * (current + 1.0 - m0) / (m1 - m0) if m1 > m0 else t1
 
 
-TAIL_SHARE = 0.05  # the prior's weight: some jobs run far longer than any seen (outliers, a drift up)
-TAIL_REACH = 20.0  # the prior spans up to this many times the longest duration seen
+TAIL_SHARE = 0.1  # the prior's weight: some jobs run far longer than any seen (outliers, a drift up)
+TAIL_REACH = 10.0  # the prior spans up to this many times the longest duration seen
 
 
 def schedule(durations: list[float], weights: list[float], target_delay: float, points: int = 150) -> Schedule:
