@@ -157,8 +157,6 @@ class LocalProdia:
     def draw(self, params: dict[str, Any], width: int, height: int, fmt: str) -> bytes:
         return draw(params, width, height, fmt)
 
-    image_for = draw  # the name tests and the benchmark know
-
     def new_job(self, request: web.Request, api: str, params: dict, width: int, height: int) -> Job:
         fault = self.take_fault(request.path, JOB_FAULTS)
         duration = self.job_duration(params) if callable(self.job_duration) else self.job_duration

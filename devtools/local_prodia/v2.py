@@ -65,10 +65,13 @@ class V2Api:
 
     # -- shared ------------------------------------------------------------------------------------
 
+    def _authorized(self, request: web.Request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and self.server.key_ok(token.strip())
+
     async def _v2_accept(self, request: web.Request, *, is_async: bool) -> tuple[Any, web.Response | None]:
         """Authorize, parse and validate a job request: (the new job, None) or (None, the refusal)."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self.server.key_ok(token.strip()):
+        if not self._authorized(request):
             return None, web.Response(status=401, text="token is invalid")
         body, inputs = _read_job(request.headers.get("Content-Type", ""), await request.read())
         job_type = self.server.job_types.get(str(body.get("type"))) if isinstance(body, dict) else None
@@ -153,9 +156,8 @@ class V2Api:
         return web.json_response(self._v2_document(job, "processing"), status=201)
 
     def _async_job(self, request: web.Request) -> Any:
-        """The async job named in the path, or None where the live API answers 404."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self.server.key_ok(token.strip()):
+        """The async job named in the path; 401 and 404 (unknown or expired) as the live API answers them."""
+        if not self._authorized(request):
             raise web.HTTPUnauthorized(text="token is invalid")
         job = self.server.jobs.get(request.match_info["job_id"])
         if job is None or job.api != "v2" or "accept" not in job.extra:

@@ -1,6 +1,6 @@
 """Clients we did not write, run unmodified against the local Prodia server.
 
-Our own clients (tests/test_prodia_clients.py) can only prove the server agrees with our reading of the
+Our own clients (tests/unit/core/prodia/test_clients.py) can only prove the server agrees with our reading of the
 API. These tests drive third-party clients instead, so a pass means the server speaks what Prodia's live
 API speaks, as those clients understand it:
 

@@ -13,6 +13,8 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
+
 from ..catalog import PreparedJob
 from ..config import Settings
 from ..errors import BadResponse, InvalidRequest, JobFailed, ProdiaError
@@ -34,7 +36,7 @@ class ProdiaV2(ProdiaClient):
     api = "v2"
     accept = ACCEPT
 
-    def __init__(self, session: Any, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, **kwargs: Any) -> None:
         super().__init__(session, settings, **kwargs)
         self.mode = settings.prodia_v2_mode
         self.sync_only: set[str] = set()  # job types whose async endpoint refused them (auto mode)
