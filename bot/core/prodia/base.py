@@ -119,9 +119,8 @@ class ProdiaClient:
     async def poll(self, job_id: str, model: str, progress: ProgressCallback, check: Check[T]) -> T:
         """Poll a submitted job until `check` returns its result; every new status goes to `progress`.
 
-        The poll policy decides each delay; a Retry-After on a poll answer lengthens it. The duration it
-        learns from is the midpoint between the last "not done" answer and the "done" poll when those
-        are close, the time of the "done" poll if it was the first, and nothing otherwise."""
+        The poll policy decides each delay and learns from what each poll found; a Retry-After on a poll
+        answer lengthens the delay."""
         started = time.monotonic()
         status: str | None = None
         retry_after: float | None = None
@@ -134,11 +133,7 @@ class ProdiaClient:
             answer = await check()
             retry_after = answer.retry_after
             if answer.done:
-                if not_done_at is None:  # done at the first poll: an upper bound, which lets a faster model be learned
-                    self.poll_policy.observe(model, sent_at)
-                elif sent_at - not_done_at <= max(0.5, 0.25 * sent_at):  # a narrow bracket: its midpoint
-                    self.poll_policy.observe(model, (not_done_at + sent_at) / 2)
-                # else: a wide bracket (a long sleep after early polls) says too little to learn from
+                self.poll_policy.finished(model, not_done_at, sent_at)
                 return cast(T, answer.result)
             not_done_at = time.monotonic() - started
             self.poll_policy.running(model, sent_at)

@@ -1,0 +1,106 @@
+"""Replay poll policies over the delivery workloads offline, on simulated time: seconds, not minutes.
+
+`python -m bench.replay` runs every workload of bench/workloads.py (the same jobs, arrivals and seed as
+the delivery phase) through each policy exactly as `ProdiaClient.poll` drives it (delay, poll, learn),
+with no network and no server: a poll at time t finds the job done when t - submit >= its duration.
+It prints mean delay and polls per job for each policy and the oracle's polls at the bot's delay.
+The delivery phase (`python -m bench --phases delivery`) is the measurement; this is for trying ideas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import random
+import statistics
+from collections.abc import Callable
+
+from bot.core.prodia.polling import HazardPolling, PollPolicy
+
+from . import workloads
+from .run import FULL, SEED
+
+ROUND_TRIP = 0.002  # seconds from a poll's send to its answer, about the loopback's
+
+
+def arrivals(count: int, spread: float, seed: int) -> list[float]:
+    """The delivery phase's Poisson arrivals (bench/delivery.py job_list draws them the same way)."""
+    rng = random.Random(seed)
+    times, at = [], 0.0
+    for _ in range(count):
+        times.append(at)
+        at += rng.expovariate(count / spread)
+    return times
+
+
+def replay(policy: PollPolicy, jobs: list[tuple[str, float]], starts: list[float]) -> dict:
+    """Every job polled by `policy` on one simulated clock; what each learns reaches the jobs still running."""
+    events: list[tuple[float, int]] = []  # (time of the next poll, job)
+    state = {}
+    for index, start in enumerate(starts):
+        heapq.heappush(events, (start, index))
+        state[index] = {"not_done_at": None, "polls": 0, "status": "submitted", "first": True}
+    delays, polls, per_job = [], [], {}
+    while events:
+        now, index = heapq.heappop(events)
+        model, duration = jobs[index]
+        start, job = starts[index], state[index]
+        if job.pop("first", False):  # submitted now: the first wait
+            heapq.heappush(events, (now + policy.delay(model, 0.0, "submitted"), index))
+            continue
+        sent_at = now - start
+        job["polls"] += 1
+        if sent_at >= duration:
+            policy.finished(model, job["not_done_at"], sent_at)
+            delays.append(now + ROUND_TRIP - (start + duration))
+            polls.append(job["polls"])
+            per_job[index] = job["polls"]
+            continue
+        job["not_done_at"] = sent_at + ROUND_TRIP
+        policy.running(model, sent_at)
+        elapsed = sent_at + ROUND_TRIP
+        heapq.heappush(events, (start + elapsed + policy.delay(model, elapsed, "generating"), index))
+    ordered = sorted(delays)
+    return {
+        "delay": statistics.fmean(delays),
+        "p95": ordered[int(0.95 * (len(ordered) - 1))],
+        "polls": statistics.fmean(polls),
+        "per_job": per_job,
+    }
+
+
+POLICIES: dict[str, Callable[[], PollPolicy]] = {
+    "every 2 s": lambda: PollPolicy(2.0),
+    "every 250 ms": lambda: PollPolicy(0.25),
+    "bot": HazardPolling,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay")
+    parser.add_argument("--jobs", type=int, default=FULL["delivery_jobs"])
+    parser.add_argument("--spread", type=float, default=FULL["delivery_spread"])
+    parser.add_argument("--seeds", type=int, default=1, help="average over this many seeds (the first is the bench's)")
+    args = parser.parse_args(argv)
+    print(f"{'workload':<12} " + " ".join(f"{name:>20}" for name in POLICIES) + "   oracle  bot/oracle  bot/250ms")
+    for workload in workloads.WORKLOADS:
+        rows: dict[str, list[dict]] = {name: [] for name in POLICIES}
+        oracle = []
+        for seed in range(SEED, SEED + args.seeds):
+            random.seed(seed)
+            planned = workloads.jobs(workload, args.jobs, seed)
+            starts = arrivals(args.jobs, args.spread, seed)
+            for name, make in POLICIES.items():
+                rows[name].append(replay(make(), planned, starts))
+            oracle.append(workloads.oracle_polls(workload, planned, rows["bot"][-1]["delay"]))
+        mean = {name: {k: statistics.fmean(r[k] for r in rs) for k in ("delay", "polls")} for name, rs in rows.items()}
+        cells = " ".join(f"{m['delay'] * 1000:7.0f} ms / {m['polls']:5.2f}" for m in mean.values())
+        bot, fixed, best = mean["bot"], mean["every 250 ms"], statistics.fmean(oracle)
+        print(
+            f"{workload.name:<12} {cells}   {best:6.2f}  {bot['polls'] / best:9.2f}x"
+            f"  {bot['polls'] / fixed['polls']:.2f}x polls {bot['delay'] / fixed['delay']:.2f}x delay"
+        )
+
+
+if __name__ == "__main__":
+    main()
