@@ -115,7 +115,8 @@ async def test_v1_polls_through_every_status(session):
 
 
 async def test_v1_tells_its_poll_policy_what_each_answer_showed(session):
-    """The policy learns from the wire: "still running at t" after each unfinished answer, the duration once done."""
+    """The policy learns from the wire: "still running at t" after each unfinished answer, then the bracket the
+    finish fell in (the last "running" answer, the "done" poll)."""
 
     class Recording(PollPolicy):
         def __init__(self) -> None:
@@ -125,8 +126,9 @@ async def test_v1_tells_its_poll_policy_what_each_answer_showed(session):
         def running(self, model: str, elapsed: float) -> None:
             self.calls.append(("running", model, elapsed))
 
-        def observe(self, model: str, duration: float) -> None:
-            self.calls.append(("observe", model, duration))
+        def finished(self, model: str, running_at: float | None, done_at: float) -> None:
+            assert running_at is not None and self.calls[-1][2] <= running_at < done_at  # sent, answered
+            self.calls.append(("finished", model, done_at))
 
     policy = Recording()
     async with LocalProdia(image_scale=0.125, job_duration=0.4) as server:
@@ -135,7 +137,7 @@ async def test_v1_tells_its_poll_policy_what_each_answer_showed(session):
         result = await client.generate(job, _ignore)
         polls = server.jobs[result.job_id].polls
     kinds = [kind for kind, _, _ in policy.calls]
-    assert kinds == ["running"] * (polls - 1) + ["observe"]
+    assert kinds == ["running"] * (polls - 1) + ["finished"]
     assert {model for _, model, _ in policy.calls} == {job.model.name}
     times = [t for _, _, t in policy.calls]
     assert times == sorted(times) and times[-2] < 0.4 <= times[-1] + 0.1
