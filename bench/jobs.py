@@ -55,6 +55,7 @@ async def jobs_phase(run: BotRun) -> dict:
         "peak_in_flight": peak_in_flight,
         "issue_seconds": round(issued, 2),
         "rss_before_jobs_mb": round(totals.rss_before / 1024, 1),
+        "progress_interval_s": args.progress_interval,
         "edits": edit_stats([item for item in items.values() if item["edits"]]),
         "virtual_clock_max_lag_s": round(lag, 3),
         **result,

@@ -85,9 +85,15 @@ def jobs(workload: Workload, count: int, seed: int) -> list[tuple[str, float]]:
 
 
 def oracle_polls(
-    workload: Workload, planned: list[tuple[str, float]], delay: float, draws: int = 4000, scale: float = 1.0
+    workload: Workload,
+    planned: list[tuple[str, float]],
+    delay: float,
+    draws: int = 4000,
+    scale: float = 1.0,
+    only: set[int] | None = None,
 ) -> float:
-    """Mean polls per job of the best schedule with this mean delay, knowing each job's true distribution.
+    """Mean polls per job of the best schedule with this mean delay, knowing each job's true distribution
+    (over the jobs whose index is in `only`, if given).
 
     The distribution of a job is its generator's for that job's model (and, for the drift, its half):
     estimated from `draws` fresh draws with the same model and position."""
@@ -95,8 +101,11 @@ def oracle_polls(
         return float("inf")
     k_cache: dict[tuple[str, bool], float] = {}
     count = len(planned)
-    total = 0.0
+    total, counted = 0.0, 0
     for index, (model, _) in enumerate(planned):
+        if only is not None and index not in only:
+            continue
+        counted += 1
         key = (model, index >= count // 2)
         if key not in k_cache:
             rng = random.Random(zlib.crc32(repr(key).encode()))
@@ -107,7 +116,7 @@ def oracle_polls(
                     sample.append(seconds)
             k_cache[key] = _k(sample)
         total += 1 + scale * k_cache[key] ** 2 / (2 * delay)  # time scaled by a: K² scales by a
-    return total / count
+    return total / counted if counted else float("nan")
 
 
 def _k(sample: list[float], bins: int = 400) -> float:
