@@ -17,6 +17,7 @@ from .core.catalog import Catalog
 from .core.config import Settings
 from .core.prodia import create_client
 from .i18n import CatalogueTranslator
+from .metrics import Metrics
 from .pipeline import JobPipeline
 from .resources import Resources
 from .tree import ImagineTree
@@ -52,6 +53,8 @@ class ImagineMixin(_BotBase):
             **options,
         )
         self.settings = settings
+        self.metrics = Metrics()  # this bot's own registry, served on METRICS_PORT (bot.health)
+        self.stopping = False  # set by close(): commands arriving now are told the bot is restarting
         self._resources = resources
         self._owned = contextlib.AsyncExitStack()  # what the bot opened itself (no resources handed in)
 
@@ -59,9 +62,9 @@ class ImagineMixin(_BotBase):
         if self._resources is None:
             self._resources = await self._owned.enter_async_context(Resources.open(self.settings))
         resources = self._resources
-        prodia = create_client(resources.session, self.settings)
+        prodia = create_client(resources.session, self.settings, observer=self.metrics)
         catalog = Catalog.for_api(self.settings.prodia_api, self.settings.prodia_v2_models)
-        self.pipeline = JobPipeline(self, self.settings, resources.store, prodia, catalog)
+        self.pipeline = JobPipeline(self, self.settings, resources.store, prodia, catalog, metrics=self.metrics)
         await self.tree.set_translator(CatalogueTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -86,12 +89,20 @@ class ImagineMixin(_BotBase):
         log.info("Synced %d application commands", len(synced))
         return True
 
+    def stop_accepting(self) -> None:
+        """The first step of a stop: commands from now on are told the bot is restarting; no new job is taken."""
+        self.stopping = True
+        if hasattr(self, "pipeline"):
+            self.pipeline.stop_accepting()
+
     async def close(self) -> None:
         if self.is_closed():
             return
         try:
-            # Extensions first (their loops stop), then the jobs in flight: they stay unfinished in the
-            # journal and the next start resumes them.
+            # New work is refused first (commands are told the bot is restarting), then the extensions go
+            # (their loops stop), then the jobs in flight: they stay unfinished in the journal, their leases
+            # released, so the next start (or another process) resumes them at once. The gateway closes last.
+            self.stop_accepting()
             for extension in list(self.extensions):
                 await self.unload_extension(extension)
             if hasattr(self, "pipeline"):

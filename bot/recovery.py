@@ -11,6 +11,7 @@ import logging
 
 import discord
 
+from .core.messages import language_of
 from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
 from .core.request import GenerationRequest
 from .core.store import JobRecord
@@ -101,7 +102,8 @@ async def origin_of(client: discord.Client, record: JobRecord) -> Origin:
         user_id=record.user_id,
         channel_id=record.channel_id,
         guild_id=record.guild_id,
-        locale=guild.preferred_locale.value if guild else None,
+        # The language it was accepted in; a job journaled before that was kept: the server's locale, as then.
+        locale=record.locale or language_of(guild.preferred_locale.value if guild else None),
         started_at=record.interaction_created_at or record.created_at,
         upload_limit=guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT,
         user_name=user_name,

@@ -16,6 +16,18 @@ log = logging.getLogger(__name__)
 
 
 class ImagineTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """While the bot stops (a deploy, a restart), every command is answered privately that it is restarting."""
+        if not getattr(interaction.client, "stopping", False):
+            return True
+        if interaction.type is discord.InteractionType.application_command:
+            message = text("limit.restarting", interaction.locale.value)
+            try:
+                await interaction.response.send_message(message, ephemeral=True)
+            except discord.HTTPException:
+                log.info("Could not tell a user the bot is restarting")
+        return False
+
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         locale = interaction.locale.value
         original = getattr(error, "original", error)

@@ -10,9 +10,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import ImagineError
-from bot.core.messages import error_text
+from bot.core.messages import error_text, language_of, server_language
 from bot.core.origin import JobKind, Origin
 from bot.core.request import CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
+from bot.core.store import GuildSettings
 from bot.delivery import Reply
 from bot.i18n import cmd
 from cogs._options import ASPECT_CHOICES, SAMPLER_CHOICES, merge_defaults, model_autocomplete
@@ -56,23 +57,11 @@ class Imagine(commands.Cog):
             "aspect_ratio": aspect_ratio,
         }
         pipeline = self.bot.pipeline
-        origin = Origin(
-            kind=JobKind.IMAGINE,
-            user_id=interaction.user.id,
-            channel_id=interaction.channel_id,  # type: ignore[arg-type]
-            guild_id=interaction.guild_id,
-            locale=interaction.guild_locale.value if interaction.guild_locale else interaction.locale.value,
-            started_at=interaction.created_at.timestamp(),
-            upload_limit=interaction.filesize_limit,
-            user_name=interaction.user.display_name,
-            interaction_token=interaction.token,
-            application_id=interaction.application_id,
-            interaction_created_at=interaction.created_at.timestamp(),
-        )
         # Refusals are answered privately, so they come before the public defer.
         try:
             request = GenerationRequest(**{k: v for k, v in given.items() if v is not None})  # the user's input
             defaults = await pipeline.guild_settings(interaction.guild_id)
+            origin = job_origin(interaction, defaults)
             release = await pipeline.admit(origin, request.prompt, defaults)
         except ImagineError as exc:
             await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
@@ -89,6 +78,28 @@ class Imagine(commands.Cog):
             await pipeline.start(job, reply, origin)
         finally:
             release()
+
+
+def job_origin(interaction: discord.Interaction, defaults: GuildSettings) -> Origin:
+    """Where an /imagine job comes from; its public messages speak the server's language (the requester's in a DM)."""
+    if interaction.guild_id is not None:
+        guild_locale = interaction.guild_locale.value if interaction.guild_locale else None
+        language = server_language(defaults.locale, guild_locale)
+    else:
+        language = language_of(interaction.locale.value)
+    return Origin(
+        kind=JobKind.IMAGINE,
+        user_id=interaction.user.id,
+        channel_id=interaction.channel_id,  # type: ignore[arg-type]
+        guild_id=interaction.guild_id,
+        locale=language,
+        started_at=interaction.created_at.timestamp(),
+        upload_limit=interaction.filesize_limit,
+        user_name=interaction.user.display_name,
+        interaction_token=interaction.token,
+        application_id=interaction.application_id,
+        interaction_created_at=interaction.created_at.timestamp(),
+    )
 
 
 async def setup(bot: ImagineBot) -> None:

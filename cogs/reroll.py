@@ -9,10 +9,10 @@ import discord
 from discord.ext import commands
 
 from bot.core.errors import ImagineError
-from bot.core.messages import text
+from bot.core.messages import language_of, server_language, text
 from bot.core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, Origin
 from bot.core.request import GenerationRequest, random_seed
-from bot.core.store import StoreError
+from bot.core.store import GuildSettings, ResultRecord, StoreError
 from bot.delivery import Reply
 from bot.render import REROLL_EMOJI
 
@@ -42,9 +42,9 @@ class Reroll(commands.Cog):
         if not await self._may_reroll(payload, record.user_id):
             log.info("User %s may not reroll message %s", payload.user_id, payload.message_id)
             return
-        origin = await self._origin(payload)
+        settings = await pipeline.guild_settings(payload.guild_id)
+        origin = await self._origin(payload, settings, record)
         try:
-            settings = await pipeline.guild_settings(payload.guild_id)
             release = await pipeline.admit(origin, record.request["prompt"], settings)
         except ImagineError as exc:
             log.info("Reroll by %s refused: %r", payload.user_id, exc)
@@ -58,15 +58,21 @@ class Reroll(commands.Cog):
         finally:
             release()
 
-    async def _origin(self, payload: discord.RawReactionActionEvent) -> Origin:
+    async def _origin(
+        self, payload: discord.RawReactionActionEvent, settings: GuildSettings, original: ResultRecord
+    ) -> Origin:
         guild = self.bot.get_guild(payload.guild_id) if payload.guild_id else None
         user = payload.member or await self.bot.fetch_user(payload.user_id)
+        if payload.guild_id is not None:  # the server's language now
+            language = server_language(settings.locale, guild.preferred_locale.value if guild else None)
+        else:  # a DM (only its requester may reroll there): the language the original was posted in
+            language = language_of(original.locale)
         return Origin(
             kind=JobKind.REROLL,
             user_id=payload.user_id,
             channel_id=payload.channel_id,
             guild_id=payload.guild_id,
-            locale=guild.preferred_locale.value if guild else None,
+            locale=language,
             started_at=discord.utils.utcnow().timestamp(),
             upload_limit=guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT,
             user_name=user.display_name,

@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.core.catalog import DEFAULT_CFG
 from bot.core.errors import InvalidInput
 from bot.core.jobs import parse_blocked_words
-from bot.core.messages import error_text, text
+from bot.core.messages import CATALOGUES, error_text, language_name, server_language, text
 from bot.core.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
 from bot.core.store import REROLL_MODES, GuildSettings
 from bot.i18n import cmd
@@ -25,7 +25,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REROLL_CHOICES = [app_commands.Choice(name=cmd(f"choice.reroll.{mode}"), value=mode) for mode in REROLL_MODES]
-SET_OPTIONS = (*DEFAULT_FIELDS, "reroll", "blocked_words", "daily_cap")
+AUTO_LANGUAGE = "auto"  # no language chosen: the server's preferred locale, else English
+# Each language under its own name, in every client: a reader looks for the name of a language they read.
+LANGUAGE_CHOICES = [
+    app_commands.Choice(name=cmd("choice.language.auto"), value=AUTO_LANGUAGE),
+    *(app_commands.Choice(name=language_name(language), value=language) for language in CATALOGUES),
+]
+SET_OPTIONS = (*DEFAULT_FIELDS, "language", "reroll", "blocked_words", "daily_cap")
+# /settings reset puts back the generation defaults and the language (GuildSettings.locale); the moderation
+# settings (reroll, blocked_words, daily_cap) are kept: a server that resets its defaults rarely means to
+# lift its limits too, and /settings set clears each of them.
+RESET_FIELDS = (*DEFAULT_FIELDS, "locale")
 
 
 class ServerSettings(commands.Cog):
@@ -41,7 +51,9 @@ class ServerSettings(commands.Cog):
 
     @group.command(name="set", description=cmd("cmd.settings.set"))
     @app_commands.describe(**{name: cmd(f"cmd.settings.set.{name}") for name in SET_OPTIONS})
-    @app_commands.choices(sampler=SAMPLER_CHOICES, aspect_ratio=ASPECT_CHOICES, reroll=REROLL_CHOICES)
+    @app_commands.choices(
+        sampler=SAMPLER_CHOICES, aspect_ratio=ASPECT_CHOICES, language=LANGUAGE_CHOICES, reroll=REROLL_CHOICES
+    )
     @app_commands.autocomplete(model=model_autocomplete)
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_set(
@@ -53,6 +65,7 @@ class ServerSettings(commands.Cog):
         cfg: app_commands.Range[float, CFG_RANGE[0], CFG_RANGE[1]] | None = None,
         negative_prompt: app_commands.Range[str, None, NEGATIVE_PROMPT_MAX] | None = None,
         aspect_ratio: str | None = None,
+        language: str | None = None,
         reroll: str | None = None,
         blocked_words: app_commands.Range[str, 1, 2000] | None = None,
         daily_cap: app_commands.Range[int, 0, 1_000_000] | None = None,
@@ -74,6 +87,8 @@ class ServerSettings(commands.Cog):
             changes["blocked_words"] = () if blocked_words.strip() == "-" else parse_blocked_words(blocked_words)
         if daily_cap is not None:
             changes["daily_cap"] = daily_cap or None
+        if language is not None:
+            changes["locale"] = None if language == AUTO_LANGUAGE else language
         try:
             if model is not None:
                 found = self.bot.pipeline.catalog.get(model)
@@ -84,13 +99,16 @@ class ServerSettings(commands.Cog):
             GenerationRequest(prompt="-", **{k: v for k, v in changes.items() if k in DEFAULT_FIELDS})
             if reroll not in (None, "requester", "anyone"):
                 raise InvalidInput("bad reroll", problem="choice", name="reroll", allowed="requester, anyone")
+            if language not in (None, AUTO_LANGUAGE, *CATALOGUES):
+                allowed = ", ".join((AUTO_LANGUAGE, *CATALOGUES))
+                raise InvalidInput("bad language", problem="choice", name="language", allowed=allowed)
         except InvalidInput as exc:
             await interaction.response.send_message(error_text(exc, locale), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         saved = await self.bot.pipeline.store.update_guild_settings(guild_id(interaction), **changes)
         await interaction.followup.send(
-            text("settings.saved", locale), embed=self._describe(saved, locale), ephemeral=True
+            text("settings.saved", locale), embed=self._describe(saved, interaction), ephemeral=True
         )
 
     @group.command(name="show", description=cmd("cmd.settings.show"))
@@ -98,19 +116,23 @@ class ServerSettings(commands.Cog):
     async def settings_show(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         current = await self.bot.pipeline.store.guild_settings(guild_id(interaction))
-        locale = interaction.locale.value
         await interaction.followup.send(
-            text("settings.show", locale), embed=self._describe(current, locale), ephemeral=True
+            text("settings.show", interaction.locale.value), embed=self._describe(current, interaction), ephemeral=True
         )
 
     @group.command(name="reset", description=cmd("cmd.settings.reset"))
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_reset(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.pipeline.store.reset_guild_settings(guild_id(interaction))
-        await interaction.followup.send(text("settings.reset", interaction.locale.value), ephemeral=True)
+        store = self.bot.pipeline.store
+        current = await store.update_guild_settings(guild_id(interaction), **dict.fromkeys(RESET_FIELDS))
+        await interaction.followup.send(
+            text("settings.reset", interaction.locale.value), embed=self._describe(current, interaction), ephemeral=True
+        )
 
-    def _describe(self, current: GuildSettings, locale: str) -> discord.Embed:
+    def _describe(self, current: GuildSettings, interaction: discord.Interaction) -> discord.Embed:
+        """The server's settings in the reader's language (these replies are private)."""
+        locale = interaction.locale.value
         builtin = GenerationRequest(prompt="-")
         builtin_values = {
             "model": self.bot.pipeline.catalog.default.name,
@@ -127,6 +149,12 @@ class ServerSettings(commands.Cog):
                 value, fallback = (text(f"aspect.{v}", locale) if v else None for v in (value, fallback))
             shown = str(value) if value is not None else text("settings.builtin", locale, value=fallback)
             embed.add_field(name=text(f"field.{name}", locale), value=truncate(shown, 1024), inline=True)
+        if current.locale:
+            language = language_name(current.locale)
+        else:
+            preferred = interaction.guild_locale.value if interaction.guild_locale else None
+            language = text("settings.language.auto", locale, language=language_name(server_language(None, preferred)))
+        embed.add_field(name=text("settings.field.language", locale), value=language, inline=False)
         embed.add_field(
             name=text("settings.field.reroll", locale), value=text(f"settings.reroll.{current.reroll}", locale)
         )

@@ -1,24 +1,25 @@
 """`python -m bot --playground`: the real bot in simcord's preview, a simulated Discord on a local web page.
 
 A newcomer can type `/imagine`, watch the progress, see the result and react 🔄 without a Discord
-application. Images come from the local Prodia-compatible server (:mod:`devtools.local_prodia`), or from real
-Prodia when `PRODIA_API_KEY` is set and `PRODIA_BASE_URL` is not a local address. Needs the
-`playground` extra (`simcord[preview]`).
+application. Images come from the local Prodia-compatible server (:mod:`devtools.local_prodia`), whatever
+`.env` says, unless `--real-prodia` asks for Prodia as `PRODIA_API_KEY` and `PRODIA_BASE_URL` configure it
+(which uses the key's credit). Needs the `playground` extra (`simcord[preview]`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import tempfile
+import time
 import webbrowser
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import discord
 import simcord
@@ -33,26 +34,21 @@ NOTICE = "This is a SIMULATION of Discord running the real bot locally; nothing 
 GUILD_NAME = "Imagine Playground"
 CHANNEL_NAME = "imagine"
 USER_NAME = "you"
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 # Settings the playground always sets itself: no Discord token, its own database, one unsharded bot.
 OWN_SETTINGS = frozenset({"DISCORD_TOKEN", "DATABASE_URL", "SHARD_COUNT", "SHARD_IDS", "SYNC_COMMANDS", "LOG_JSON"})
 # Settings of the real Prodia that mean nothing for the local server.
 REAL_PRODIA_SETTINGS = frozenset({"PRODIA_API_KEY", "PRODIA_BASE_URL", "PRODIA_PROXY", "PRODIA_IMAGE_HOSTS"})
 
 
-def uses_real_prodia(environ: Mapping[str, str]) -> bool:
-    """True when a Prodia key is set and the base URL (if any) is not a local one."""
-    if not environ.get("PRODIA_API_KEY", "").strip():
-        return False
-    base_url = environ.get("PRODIA_BASE_URL", "").strip()
-    host = (urlsplit(base_url).hostname or "").lower()
-    return not base_url or not (host in LOCAL_HOSTS or host.startswith("127."))
+class PortUnavailable(Exception):
+    """The page's port cannot be listened on; the message says why and what to do, in one sentence."""
 
 
 def playground_settings(environ: Mapping[str, str], *, local_prodia_url: str | None, database_url: str) -> Settings:
     """The bot's settings in the playground: `environ` minus what the playground owns.
 
-    `local_prodia_url` is the local server's root, or None to use real Prodia as `environ` configures it.
+    `local_prodia_url` is the local server's root, or None to use real Prodia as `environ` configures it
+    (then PRODIA_API_KEY must be set).
     """
     dropped = OWN_SETTINGS | (REAL_PRODIA_SETTINGS if local_prodia_url else frozenset())
     values = {name: value for name, value in environ.items() if name not in dropped}
@@ -66,7 +62,7 @@ def playground_settings(environ: Mapping[str, str], *, local_prodia_url: str | N
     if local_prodia_url:
         api = (values.get("PRODIA_API") or "v1").lower()  # v1 (submit + poll) shows every progress state
         values.update(PRODIA_API=api, PRODIA_API_KEY="playground", PRODIA_BASE_URL=f"{local_prodia_url}/{api}")
-    return Settings.from_env(values)
+    return Settings.from_env(values, runnable=local_prodia_url is None)
 
 
 @dataclass
@@ -98,14 +94,16 @@ def build_world(env: Any) -> tuple[Any, Any, Any]:
 async def open_playground(
     settings_env: Mapping[str, str] | None = None,
     *,
+    real_prodia: bool = False,
     job_duration: float = 4.0,
     settle_timeout: float = 10.0,
     database_dir: Path | None = None,
 ) -> AsyncIterator[Playground]:
-    """Start the local Prodia server (unless real Prodia is configured), the bot under simcord, and the world.
+    """Start the local Prodia server (unless `real_prodia`), the bot under simcord, and the world.
 
-    `settings_env` None reads the environment and `.env`. `job_duration` is how long a local image takes,
-    so the progress is visible. Everything is closed on exit.
+    `settings_env` None reads the environment and `.env`; a PRODIA_API_KEY there is used only with
+    `real_prodia`. `job_duration` is how long a local image takes, so the progress is visible. Everything
+    is closed on exit.
     """
     if settings_env is None:
         load_dotenv(Path.cwd() / ".env")
@@ -114,7 +112,7 @@ async def open_playground(
         if database_dir is None:
             database_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imagine-playground-")))
         prodia: LocalProdia | None = None
-        if not uses_real_prodia(settings_env):
+        if not real_prodia:
             prodia = await stack.enter_async_context(LocalProdia(job_duration=job_duration, image_scale=0.5))
         settings = playground_settings(
             settings_env,
@@ -124,6 +122,9 @@ async def open_playground(
         bot = create_bot(settings)
         stack.push_async_callback(bot.close)  # simcord never closes the bot
         env = await stack.enter_async_context(simcord.run(bot, settle_timeout=settle_timeout))
+        # The result's seconds in real time: simcord's virtual clock stands still during one HTTP request
+        # (a v2 job, real Prodia's), so time.monotonic would say 0.0 s. perf_counter is not simulated.
+        bot.pipeline.clock = time.perf_counter
         guild, channel, you = build_world(env)
         yield Playground(env=env, guild=guild, channel=channel, you=you, settings=settings, prodia=prodia)
 
@@ -150,7 +151,13 @@ async def live_preview(
 ) -> AsyncIterator[Any]:
     """The preview of #imagine as "you" in the channel layout, updated live while the bot works."""
     preview = playground.env.preview(playground.channel, viewers=[playground.you], layout="channel", port=port)
-    async with preview:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(preview)
+        except simcord.SetupError as exc:  # simcord's, from the OSError of binding the page's port
+            if port is None or not isinstance(exc.__cause__, OSError):
+                raise
+            raise _port_unavailable(port, exc.__cause__) from None
         updater = asyncio.create_task(_republish_on_change(preview, playground.env, interval))
         try:
             yield preview
@@ -160,13 +167,28 @@ async def live_preview(
                 await updater
 
 
-async def run_playground(settings_env: Mapping[str, str] | None, *, port: int, open_browser: bool = False) -> None:
-    """Serve the playground on http://127.0.0.1:`port` until the page ends the session or Ctrl-C."""
-    async with open_playground(settings_env) as playground:
+def _port_unavailable(port: int, error: OSError) -> PortUnavailable:
+    if error.errno == errno.EADDRINUSE:
+        return PortUnavailable(
+            f"cannot listen on 127.0.0.1:{port}: it is already in use (by another playground or program); "
+            "choose another with --port N"
+        )
+    return PortUnavailable(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}")
+
+
+async def run_playground(
+    settings_env: Mapping[str, str] | None, *, port: int, open_browser: bool = False, real_prodia: bool = False
+) -> None:
+    """Serve the playground on http://127.0.0.1:`port` until the page ends the session or Ctrl-C.
+
+    Raises PortUnavailable when the port is taken, ConfigError when settings are wrong."""
+    async with open_playground(settings_env, real_prodia=real_prodia) as playground:
         setup_logging(playground.settings)
         async with live_preview(playground, port=port) as preview:
             source = (
-                "the local Prodia server" if playground.prodia else f"Prodia at {playground.settings.prodia_base_url}"
+                "the local Prodia server (--real-prodia uses Prodia with your PRODIA_API_KEY)"
+                if playground.prodia
+                else f"Prodia at {playground.settings.prodia_base_url}, with your PRODIA_API_KEY's credit"
             )
             print(f"\n{NOTICE}\nImages come from {source}.", flush=True)
             print(f"Open: {preview.url}", flush=True)

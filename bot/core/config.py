@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -21,11 +21,56 @@ PRODIA_IMAGE_HOST = "images.prodia.xyz"
 
 
 class ConfigError(Exception):
-    """A setting is missing or invalid; the message names the variable and what to do."""
+    """Settings are missing or invalid: the message names every variable at fault and what to do, at once."""
 
-    def __init__(self, variable: str, problem: str) -> None:
-        self.variable = variable
-        super().__init__(f"{variable} {problem} (set it in the environment or in .env; see .env.example)")
+    def __init__(self, variable: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems = ((variable, problem), *more)  # (variable, what is wrong), in the order found
+        self.variable = variable  # the first one
+        listed = "; ".join(f"{name} {text}" for name, text in self.problems)
+        them = "it" if len(self.problems) == 1 else "them"
+        super().__init__(f"{listed} (set {them} in the environment or in .env; see .env.example)")
+
+    @classmethod
+    def listing(cls, problems: Sequence[tuple[str, str]]) -> ConfigError:
+        (variable, problem), *more = problems
+        return cls(variable, problem, *more)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.problems)
+
+
+class _Environment(dict[str, str]):
+    """The variables being read, and every problem found in them, so that all are reported together."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, variable: str, text: str) -> None:
+        self.problems.append((variable, text))
+
+    def has_problem(self, variable: str) -> bool:
+        return any(name == variable for name, _ in self.problems)
+
+    def check(self) -> None:
+        if self.problems:
+            raise ConfigError.listing(self.problems)
+
+
+def _missing_secrets(token: object, key: object) -> list[tuple[str, str]]:
+    """What the bot lacks to connect to Discord and Prodia."""
+    missing = []
+    if token is None:
+        missing.append(("DISCORD_TOKEN", "is not set: copy your bot's token from the Discord developer portal"))
+    if key is None:
+        missing.append(
+            (
+                "PRODIA_API_KEY",
+                "is not set: use your Prodia key, or any value with the local server (python -m devtools.local_prodia)",
+            )
+        )
+    return missing
 
 
 class Secret:
@@ -56,7 +101,8 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float, integer: bool) -> float:
+def _number(env: _Environment, name: str, default: float, *, low: float, high: float, integer: bool) -> float:
+    """The number `name` holds; `default` when it is unset, or when it is wrong (noted in `env`)."""
     raw = _text(env, name)
     if raw is None:
         return default
@@ -64,16 +110,19 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
         value = int(raw) if integer else float(raw)
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise ConfigError(name, f"must be {kind}, got {raw!r}") from None
+        env.problem(name, f"must be {kind}, got {raw!r}")
+        return default
     if not low <= value <= high:
-        raise ConfigError(name, f"must be between {low:g} and {high:g}, got {raw}")
+        env.problem(name, f"must be between {low:g} and {high:g}, got {raw}")
+        return default
     return value
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _flag(env: _Environment, name: str, default: bool) -> bool:
     raw = (_text(env, name) or str(default)).lower()
     if raw not in {"true", "false", "1", "0", "yes", "no"}:
-        raise ConfigError(name, f"must be true or false, got {raw!r}")
+        env.problem(name, f"must be true or false, got {raw!r}")
+        return default
     return raw in {"true", "1", "yes"}
 
 
@@ -86,11 +135,28 @@ def _hide_password(value: object) -> object:
     return value
 
 
-def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+def _url(env: _Environment, name: str, value: str, schemes: tuple[str, ...]) -> str | None:
+    """`value` without its trailing slash, or None if it is no URL of `schemes` (noted in `env`)."""
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
-        raise ConfigError(name, f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        env.problem(name, f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return None
     return value.rstrip("/")
+
+
+def _shard_ids(env: _Environment, raw_ids: str, count: int | None) -> tuple[int, ...]:
+    if count is None:
+        env.problem("SHARD_IDS", "needs SHARD_COUNT to be set too")
+        return ()
+    try:
+        shard_ids = tuple(sorted({int(part) for part in raw_ids.split(",") if part.strip()}))
+    except ValueError:
+        env.problem("SHARD_IDS", f"must be comma-separated shard numbers, got {raw_ids!r}")
+        return ()
+    if not shard_ids or not all(0 <= shard < count for shard in shard_ids):
+        env.problem("SHARD_IDS", f"must be numbers from 0 to {count - 1}, got {raw_ids!r}")
+        return ()
+    return shard_ids
 
 
 @dataclass(frozen=True)
@@ -125,6 +191,8 @@ class Settings:
     shard_count: int | None = None  # None: one unsharded process
     shard_ids: tuple[int, ...] = ()  # the shards this process runs; empty: all of them
     sync_commands: bool = True
+    metrics_port: int | None = None  # /healthz and /metrics on this port; None: no server
+    metrics_host: str = "127.0.0.1"  # the address that server listens on
 
     @property
     def allowed_image_hosts(self) -> frozenset[str]:
@@ -134,71 +202,67 @@ class Settings:
 
     def require_runnable(self) -> None:
         """Raise ConfigError unless the bot has what it needs to connect to Discord and Prodia."""
-        if self.discord_token is None:
-            raise ConfigError("DISCORD_TOKEN", "is not set: copy your bot's token from the Discord developer portal")
-        if self.prodia_api_key is None:
-            raise ConfigError(
-                "PRODIA_API_KEY",
-                "is not set: use your Prodia key, or any value with the local server (python -m devtools.local_prodia)",
-            )
+        if missing := _missing_secrets(self.discord_token, self.prodia_api_key):
+            raise ConfigError.listing(missing)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={_hide_password(getattr(self, f.name))!r}" for f in fields(self))
         return f"Settings({shown})"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read settings from `environ`, or from os.environ after loading `.env` when it is None."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, runnable: bool = False) -> Settings:
+        """Read settings from `environ`, or from os.environ after loading `.env` when it is None.
+
+        Raises one ConfigError naming every missing or invalid setting; with `runnable`, a missing
+        DISCORD_TOKEN or PRODIA_API_KEY counts too (what `python -m bot` needs to run)."""
         if environ is None:
             load_dotenv(Path.cwd() / ".env")
             environ = os.environ
-        env = environ
+        env = _Environment(environ)
 
+        token = _text(env, "DISCORD_TOKEN")
+        key = _text(env, "PRODIA_API_KEY")
+        if runnable:
+            env.problems += _missing_secrets(token, key)
         api = (_text(env, "PRODIA_API") or "v2").lower()
         if api not in DEFAULT_BASE_URLS:
-            raise ConfigError("PRODIA_API", f"must be v1 or v2, got {api!r}")
-        base_url = _url("PRODIA_BASE_URL", _text(env, "PRODIA_BASE_URL") or DEFAULT_BASE_URLS[api], ("http", "https"))
+            env.problem("PRODIA_API", f"must be v1 or v2, got {api!r}")
+            api = cls.prodia_api
+        base_url = _text(env, "PRODIA_BASE_URL") or DEFAULT_BASE_URLS[api]
+        base_url = _url(env, "PRODIA_BASE_URL", base_url, ("http", "https")) or DEFAULT_BASE_URLS[api]
         proxy = _text(env, "PRODIA_PROXY")
         if proxy is not None:
-            proxy = _url("PRODIA_PROXY", proxy, ("http", "https"))
+            proxy = _url(env, "PRODIA_PROXY", proxy, ("http", "https"))
         hosts = tuple(h.strip().lower() for h in (_text(env, "PRODIA_IMAGE_HOSTS") or "").split(",") if h.strip())
-        for host in hosts:
-            if "/" in host or " " in host:
-                raise ConfigError("PRODIA_IMAGE_HOSTS", f"must list host names only, got {host!r}")
+        if bad_hosts := [host for host in hosts if "/" in host or " " in host]:
+            env.problem("PRODIA_IMAGE_HOSTS", f"must list host names only, got {', '.join(map(repr, bad_hosts))}")
 
         v2_mode = (_text(env, "PRODIA_V2_MODE") or cls.prodia_v2_mode).lower()
         if v2_mode not in ("sync", "async", "auto"):
-            raise ConfigError("PRODIA_V2_MODE", f"must be sync, async or auto, got {v2_mode!r}")
+            env.problem("PRODIA_V2_MODE", f"must be sync, async or auto, got {v2_mode!r}")
         named = (_text(env, "PRODIA_V2_MODELS") or "").split(",")
         v2_models = tuple(dict.fromkeys(m.strip().lower() for m in named if m.strip()))
         unknown = [m for m in v2_models if m not in V2_MODEL_NAMES]
         if unknown:
-            raise ConfigError("PRODIA_V2_MODELS", f"knows {', '.join(V2_MODEL_NAMES)}; got {', '.join(unknown)}")
+            env.problem("PRODIA_V2_MODELS", f"knows {', '.join(V2_MODEL_NAMES)}; got {', '.join(unknown)}")
 
         database_url = _text(env, "DATABASE_URL") or cls.database_url
         if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise ConfigError("DATABASE_URL", "must start with sqlite:/// or postgresql://")
+            env.problem("DATABASE_URL", "must start with sqlite:/// or postgresql://")
 
         log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+            env.problem("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
         shard_count = _text(env, "SHARD_COUNT")
         count = int(_number(env, "SHARD_COUNT", 1, low=1, high=100_000, integer=True)) if shard_count else None
         shard_ids: tuple[int, ...] = ()
-        if raw_ids := _text(env, "SHARD_IDS"):
-            if count is None:
-                raise ConfigError("SHARD_IDS", "needs SHARD_COUNT to be set too")
-            try:
-                shard_ids = tuple(sorted({int(part) for part in raw_ids.split(",") if part.strip()}))
-            except ValueError:
-                raise ConfigError("SHARD_IDS", f"must be comma-separated shard numbers, got {raw_ids!r}") from None
-            if not shard_ids or not all(0 <= shard < count for shard in shard_ids):
-                raise ConfigError("SHARD_IDS", f"must be numbers from 0 to {count - 1}, got {raw_ids!r}")
+        if (raw_ids := _text(env, "SHARD_IDS")) and not env.has_problem("SHARD_COUNT"):
+            shard_ids = _shard_ids(env, raw_ids, count)
+        metrics_port = _text(env, "METRICS_PORT")
+        port = int(_number(env, "METRICS_PORT", 0, low=1, high=65535, integer=True)) if metrics_port else None
 
-        token = _text(env, "DISCORD_TOKEN")
-        key = _text(env, "PRODIA_API_KEY")
-        return cls(
+        settings = cls(
             discord_token=Secret(token) if token else None,
             prodia_api_key=Secret(key) if key else None,
             prodia_api=api,  # type: ignore[arg-type]
@@ -240,4 +304,8 @@ class Settings:
             log_prompts=_flag(env, "LOG_PROMPTS", True),
             shard_count=count,
             shard_ids=shard_ids,
+            metrics_port=port,
+            metrics_host=_text(env, "METRICS_HOST") or cls.metrics_host,
         )
+        env.check()  # every problem at once; the values built above with defaults in their place are dropped
+        return settings

@@ -40,6 +40,12 @@ class DailyCap(ImagineError):
     key = "limit.daily_cap"
 
 
+class Restarting(ImagineError):
+    """The bot is stopping (a deploy, a restart): it takes no new job now."""
+
+    key = "limit.restarting"
+
+
 PositionCallback = Callable[[int], Awaitable[None]]
 MAX_BLOCKED_WORDS = 100
 BLOCKED_WORD_MAX = 100  # characters in one blocked word or phrase

@@ -1,8 +1,14 @@
-"""Every sentence the bot writes, one catalogue per language. English is the fallback."""
+"""Every sentence the bot writes, one catalogue per language. English is the fallback.
+
+A sentence with a count names its word forms in the count's field, in the order of the language's CLDR plural
+categories (`PLURAL_CATEGORIES`): `{limit} {limit:image|images}`, `{limit} {limit:изображение|изображения|изображений}`.
+"""
 
 from __future__ import annotations
 
 import logging
+import string
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ImagineError
@@ -15,7 +21,7 @@ EN: dict[str, str] = {
     "error.prodia_unavailable": "The image service is not answering right now. Please try again in a few minutes.",
     "error.prodia_invalid_request": "The image service refused these settings ({reason}). Change them and try again.",
     "error.prodia_auth": (
-        "The image service refused the bot's access key, so no images can be made until the bot's owner fixes it."
+        "The image service refused the bot's access key, so no images can be made for now. Please tell the bot's owner."
     ),
     "error.prodia_quota": "The bot's image service account is out of credit. Please tell the bot's owner.",
     "error.prodia_busy": (
@@ -23,10 +29,12 @@ EN: dict[str, str] = {
         "Please try again in a minute, or pick another model."
     ),
     "error.job_failed": "The image service could not make this image. Try another prompt or seed.",
-    "error.job_timeout": "The image took longer than {seconds} seconds, so the bot gave up. Please try again.",
+    "error.job_timeout": (
+        "The image took longer than {seconds} {seconds:second|seconds}, so the bot gave up. Please try again."
+    ),
     "error.bad_response": "The image service sent back something that is not a usable image. Please try again.",
     "input.prompt_empty": "The prompt is empty. Describe the image you want.",
-    "input.too_long": "The {name} is too long: at most {limit} characters.",
+    "input.too_long": "The {name} is too long: at most {limit} {limit:character|characters}.",
     "input.range": "{name} must be between {low} and {high}.",
     "input.choice": "{name} must be one of: {allowed}.",
     "input.unknown_model": "There is no model called “{name}”. Pick one from the list.",
@@ -35,10 +43,18 @@ EN: dict[str, str] = {
         "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel."
     ),
     "limit.blocked_word": "This server does not allow “{word}” in prompts.",
-    "limit.daily_cap": "This server has used its {limit} images for today. The count starts again at midnight UTC.",
-    "limit.queue_full": "The bot is at capacity ({limit} images waiting). Please try again in a minute.",
-    "limit.user_jobs": "You already have {limit} images in progress. Wait for one to finish.",
+    "limit.daily_cap": (
+        "This server has reached its daily limit of {limit} {limit:image|images}. "
+        "The count starts again at midnight UTC."
+    ),
+    "limit.queue_full": (
+        "The bot is at capacity ({limit} {limit:image|images} waiting). Please try again in a minute."
+    ),
+    "limit.user_jobs": (
+        "You already have {limit} {limit:image|images} in progress, the most allowed. Wait for one to finish."
+    ),
     "limit.cooldown": "Slow down a little: you can ask again in {seconds} s.",
+    "limit.restarting": "The bot is restarting. Please try again in a minute.",
     # Progress.
     "progress.waiting": "Waiting in the bot's queue: position {position}",
     "progress.submitted": "Sent to the image service",
@@ -61,11 +77,15 @@ EN: dict[str, str] = {
     "result.no_reaction": "React with 🔄 to reroll (the bot could not add the reaction itself here).",
     "note.unknown_model": "There is no model “{name}”, so {model} was used.",
     "note.ignored": "{model} does not use: {names}.",
-    "note.steps_capped": "{model} takes at most {steps} steps, so {steps} were used instead of {asked}.",
+    "note.steps_capped": "{model} takes at most {steps} {steps:step|steps}, so it used {steps} instead of {asked}.",
     "reroll.started": "🔄 Rerolling for {user}…",
     # /settings.
     "settings.saved": "Saved. The defaults for this server are now:",
-    "settings.reset": "The defaults for this server are back to the built-in ones.",
+    "settings.reset": (
+        "This server's defaults (model, sampler, steps, CFG, negative prompt, aspect ratio) and its language are "
+        "back to the built-in ones. Moderation is kept: who may reroll, blocked words and images per day; "
+        "to clear it too: `/settings set reroll:requester blocked_words:- daily_cap:0`."
+    ),
     "settings.show": "Defaults for this server:",
     "settings.builtin": "built-in: {value}",
     "settings.reroll.requester": "only the requester",
@@ -73,6 +93,10 @@ EN: dict[str, str] = {
     "settings.field.reroll": "Who may reroll",
     "settings.field.blocked_words": "Blocked words",
     "settings.field.daily_cap": "Images per day",
+    "settings.field.language": "Language of public messages",
+    "settings.language.auto": (
+        "automatic: {language} (the server's language in Discord's Community settings, else English)"
+    ),
     "settings.none": "none",
     "settings.unlimited": "no limit",
     "models.title": "Models ({count})",
@@ -107,14 +131,18 @@ EN: dict[str, str] = {
         "Words or phrases refused in prompts, comma-separated (replaces the list; - clears)"
     ),
     "cmd.settings.set.daily_cap": "Images this server may make per day (0: no limit)",
+    "cmd.settings.set.language": "Language of progress, results and errors posted in the channels",
     "cmd.models": "List the models you can use with /imagine",
     "cmd.models.search": "Only models matching this (names and short names)",
     "cmd.models.page": "Which page to show",
     "cmd.settings.show": "Show this server's defaults",
-    "cmd.settings.reset": "Forget this server's defaults",
+    "cmd.settings.reset": "Put this server's defaults and language back (moderation settings are kept)",
     # Choice names (the aspect ratio choices use the aspect.* sentences above).
     "choice.reroll.requester": "Only the requester",
     "choice.reroll.anyone": "Anyone",
+    "choice.language.auto": "Automatic: the server's Discord language, else English",
+    # The language's own name, shown in /settings and as its choice there (never translated).
+    "language.name": "English",
 }
 
 RU: dict[str, str] = {
@@ -125,8 +153,8 @@ RU: dict[str, str] = {
         "Сервис изображений отклонил эти настройки ({reason}). Измените их и попробуйте снова."
     ),
     "error.prodia_auth": (
-        "Сервис изображений не принял ключ доступа бота: изображения не будут создаваться, пока владелец бота "
-        "это не исправит."
+        "Сервис изображений не принял ключ доступа бота, поэтому сейчас изображения создать нельзя. "
+        "Сообщите об этом владельцу бота."
     ),
     "error.prodia_quota": "На счёте бота в сервисе изображений закончились средства. Сообщите об этом владельцу бота.",
     "error.prodia_busy": (
@@ -139,7 +167,7 @@ RU: dict[str, str] = {
         "Сервис изображений прислал ответ, из которого не получилось изображение. Попробуйте ещё раз."
     ),
     "input.prompt_empty": "Описание пустое. Опишите изображение, которое хотите получить.",
-    "input.too_long": "Параметр {name} слишком длинный: не больше {limit} символов.",
+    "input.too_long": "Параметр {name} слишком длинный: максимум {limit} {limit:символ|символа|символов}.",
     "input.range": "Параметр {name} должен быть от {low} до {high}.",
     "input.choice": "Параметр {name} должен быть одним из: {allowed}.",
     "input.unknown_model": "Модели «{name}» нет. Выберите модель из списка.",
@@ -148,10 +176,20 @@ RU: dict[str, str] = {
         "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы»."
     ),
     "limit.blocked_word": "На этом сервере нельзя использовать «{word}» в описаниях.",
-    "limit.daily_cap": "Сервер уже израсходовал {limit} изображений на сегодня. Счёт начнётся заново в полночь UTC.",
-    "limit.queue_full": "Бот загружен до предела (изображений в очереди: {limit}). Попробуйте ещё раз через минуту.",
-    "limit.user_jobs": "У вас уже создаётся изображений: {limit}. Дождитесь, пока одно из них будет готово.",
+    "limit.daily_cap": (
+        "Этот сервер уже исчерпал дневной лимит в {limit} {limit:изображение|изображения|изображений}. "
+        "Счёт начнётся заново в полночь UTC."
+    ),
+    "limit.queue_full": (
+        "Бот загружен до предела (в очереди {limit} {limit:изображение|изображения|изображений}). "
+        "Попробуйте ещё раз через минуту."
+    ),
+    "limit.user_jobs": (
+        "У вас уже создаётся {limit} {limit:изображение|изображения|изображений} — больше одновременно нельзя. "
+        "Новый запрос можно будет отправить, когда освободится место."
+    ),
     "limit.cooldown": "Не так быстро: следующий запрос можно отправить через {seconds} с.",
+    "limit.restarting": "Бот перезапускается. Попробуйте ещё раз через минуту.",
     # Ход работы.
     "progress.waiting": "В очереди бота: место {position}",
     "progress.submitted": "Отправлено в сервис изображений",
@@ -174,11 +212,17 @@ RU: dict[str, str] = {
     "result.no_reaction": "Поставьте реакцию 🔄, чтобы сгенерировать заново (здесь бот не смог добавить её сам).",
     "note.unknown_model": "Модели «{name}» нет, поэтому использована {model}.",
     "note.ignored": "{model} не использует: {names}.",
-    "note.steps_capped": "Для {model} можно не больше {steps} шагов, поэтому вместо {asked} использовано {steps}.",
+    "note.steps_capped": (
+        "{model} поддерживает максимум {steps} {steps:шаг|шага|шагов}, поэтому вместо {asked} использовано {steps}."
+    ),
     "reroll.started": "🔄 Генерирую заново для {user}…",
     # /settings.
     "settings.saved": "Сохранено. Теперь на этом сервере по умолчанию действуют такие настройки:",
-    "settings.reset": "На этом сервере снова действуют встроенные настройки по умолчанию.",
+    "settings.reset": (
+        "Настройки сервера по умолчанию (модель, сэмплер, шаги, CFG, негативный промпт, соотношение сторон) и язык "
+        "возвращены к встроенным. Настройки модерации сохранены: кто может генерировать заново, запрещённые слова "
+        "и лимит изображений в день; чтобы сбросить и их: `/settings set reroll:requester blocked_words:- daily_cap:0`."
+    ),
     "settings.show": "Настройки по умолчанию на этом сервере:",
     "settings.builtin": "встроенное: {value}",
     "settings.reroll.requester": "только автор запроса",
@@ -186,6 +230,10 @@ RU: dict[str, str] = {
     "settings.field.reroll": "Кто может генерировать заново",
     "settings.field.blocked_words": "Запрещённые слова",
     "settings.field.daily_cap": "Изображений в день",
+    "settings.field.language": "Язык публичных сообщений",
+    "settings.language.auto": (
+        "автоматически: {language} (язык сервера из настроек сообщества Discord, иначе английский)"
+    ),
     "settings.none": "нет",
     "settings.unlimited": "без ограничения",
     "models.title": "Модели ({count})",
@@ -221,29 +269,107 @@ RU: dict[str, str] = {
         "Слова или фразы через запятую, запрещённые в описаниях (заменяет список; - очищает)"
     ),
     "cmd.settings.set.daily_cap": "Сколько изображений сервер может создать за день (0: без ограничения)",
+    "cmd.settings.set.language": "Язык хода работы, результатов и ошибок, которые бот публикует в каналах",
     "cmd.models": "Список моделей, доступных в /imagine",
     "cmd.models.search": "Только модели, подходящие под этот текст (имена и короткие имена)",
     "cmd.models.page": "Какую страницу показать",
     "cmd.settings.show": "Показать настройки сервера по умолчанию",
-    "cmd.settings.reset": "Сбросить настройки сервера по умолчанию",
+    "cmd.settings.reset": "Вернуть встроенные настройки по умолчанию и язык (настройки модерации сохранятся)",
     "choice.reroll.requester": "Только автор запроса",
     "choice.reroll.anyone": "Любой участник",
+    "choice.language.auto": "Автоматически: язык сервера в Discord, иначе английский",
+    "language.name": "Русский",
 }
 
 # Keys are language codes: a Discord locale ("ru", "en-US", "pt-BR") is looked up by its part before the dash.
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
+# CLDR cardinal plural categories of each language, in the order its sentences list their word forms.
+PLURAL_CATEGORIES: dict[str, tuple[str, ...]] = {"en": ("one", "other"), "ru": ("one", "few", "many", "other")}
+# A category a sentence may leave out, and the form it takes instead: Russian fractions ("other": 1,5 изображения)
+# take the genitive singular, which is the "few" form.
+_PLURAL_FALLBACK: dict[str, dict[str, str]] = {"ru": {"other": "few"}}
+
+
+def plural_category(language: str, number: object) -> str:
+    """The CLDR cardinal plural category of `number` in `language`: "one", "few", "many" or "other".
+
+    https://unicode.org/cldr/charts/latest/supplemental/language_plural_rules.html; a value that is no number,
+    and any language without rules here, is "other"."""
+    try:
+        value = abs(Decimal(str(number)))
+    except (InvalidOperation, ValueError):
+        return "other"
+    if not value.is_finite():
+        return "other"
+    i = int(value)  # the integer digits
+    exponent = value.as_tuple().exponent
+    v = max(0, -exponent) if isinstance(exponent, int) else 0  # the number of visible fraction digits
+    if language == "en":
+        return "one" if i == 1 and v == 0 else "other"
+    if language == "ru":
+        if v:
+            return "other"
+        if i % 10 == 1 and i % 100 != 11:
+            return "one"
+        if 2 <= i % 10 <= 4 and not 12 <= i % 100 <= 14:
+            return "few"
+        return "many"
+    return "other"
+
+
+class _CatalogueFormatter(string.Formatter):
+    """str.format, plus word forms chosen by a count: a format spec with "|" lists them (see the module doc)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" not in format_spec:
+            return super().format_field(value, format_spec)
+        forms = format_spec.split("|")
+        categories = PLURAL_CATEGORIES.get(self.language, ("other",))
+        category = plural_category(self.language, value)
+        if categories.index(category) >= len(forms):
+            category = _PLURAL_FALLBACK.get(self.language, {}).get(category, categories[-1])
+        return forms[min(categories.index(category), len(forms) - 1)]
+
+
+def language_of(locale: str | None) -> str:
+    """The catalogue language of a Discord locale ("ru", "en-US", "pt-BR"): its part before the dash if the bot
+    speaks it, else English."""
+    language = (locale or "en").split("-")[0].lower()
+    return language if language in CATALOGUES else "en"
+
+
+def server_language(chosen: str | None, preferred_locale: str | None) -> str:
+    """The language of a server's public messages: the one chosen in /settings, else the server's preferred
+    locale (only Community servers can set it: every other server reports en-US), else English."""
+    return chosen if chosen in CATALOGUES else language_of(preferred_locale)
+
+
+def language_name(language: str) -> str:
+    """A language's own name ("English", "Русский")."""
+    return CATALOGUES[language_of(language)]["language.name"]
+
+
+def fill(template: str, language: str, /, **params: Any) -> str:
+    """`template` with `params` filled in, word forms chosen for `language`'s plural rules."""
+    return _CatalogueFormatter(language).format(template, **params)
+
 
 def text(key: str, locale: str | None = None, **params: Any) -> str:
     """The sentence for `key` in `locale` (e.g. "ru", "en-US"), falling back to English."""
-    language = (locale or "en").split("-")[0].lower()
-    template = CATALOGUES.get(language, EN).get(key) or EN.get(key)
+    language = language_of(locale)
+    template = CATALOGUES[language].get(key)
+    if template is None:
+        language, template = "en", EN.get(key)
     if template is None:
         log.error("Message key %r is missing", key)
         template = EN["error.unexpected"]
     try:
-        return template.format(**params)
-    except (KeyError, IndexError):
+        return fill(template, language, **params)
+    except (KeyError, IndexError, ValueError):
         log.error("Message key %r lacks a parameter; got %s", key, sorted(params))
         return template
 

@@ -34,7 +34,9 @@ class Origin:
     user_id: int
     channel_id: int
     guild_id: int | None
-    locale: str | None  # the language public messages about the job use
+    # The language of the job's public messages (progress, result, errors): in a server its language
+    # (`bot.core.messages.server_language`), in a DM the requester's; journaled, so a resumed job keeps it.
+    locale: str | None
     started_at: float  # unix seconds: when the user asked (progress shows the time since)
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     user_name: str = ""  # shown in the result's footer

@@ -1,11 +1,16 @@
-"""`python -m devtools.local_prodia`: serve the local Prodia-compatible API until Ctrl-C or SIGTERM."""
+"""`python -m devtools.local_prodia`: serve the local Prodia-compatible API until Ctrl-C or SIGTERM.
+
+A port it cannot listen on (already in use, say) is one sentence on stderr and exit status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import random
 import signal
+import sys
 from collections.abc import Callable
 
 from .server import LocalProdia
@@ -41,7 +46,7 @@ def _durations(args: argparse.Namespace) -> float | Callable[[dict], float]:
     return lambda params: rng.uniform(low, high)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace) -> int:
     server = LocalProdia(
         api_key=args.api_key,
         job_duration=_durations(args),
@@ -53,17 +58,35 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with server:
+    try:
+        await server.start()
+    except OSError as exc:  # the bind: a port in use, a host this machine does not have
+        await server.close()
+        print(f"Cannot start the local Prodia server: {_cannot_listen(args.host, args.port, exc)}.", file=sys.stderr)
+        return 1
+    try:
         print(
             f"Local Prodia server listening on {server.url} (v1: {server.v1_url}, v2: {server.v2_url})",
             flush=True,
         )
         await stop.wait()
+    finally:
+        await server.close()
+    return 0
 
 
-def main(argv: list[str] | None = None) -> None:
-    asyncio.run(_serve(_parse_args(argv)))
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {host}:{port}: it is already in use (by another local server or program); "
+            "choose another with --port N (0 picks a free one)"
+        )
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_serve(_parse_args(argv)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

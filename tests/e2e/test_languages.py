@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import string
+from functools import partial
 
 import discord
 import pytest
 import simcord.interactions as sci
 from discord import app_commands
 
-from bot.core.messages import CATALOGUES, EN, RU, error_text, text
+from bot.core.messages import CATALOGUES, EN, RU, error_text, fill, text
 from bot.i18n import COMMAND_KEY_PREFIXES, DISCORD_TEXT_MAX, CatalogueTranslator, cmd, command_key, command_text
 from bot.render import REROLL_EMOJI
+from devtools.local_prodia import Fault
+from tests.plugins.discord_world import results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -47,11 +50,12 @@ def test_every_key_exists_in_every_language_with_the_same_placeholders(language)
 
 
 @pytest.mark.parametrize("language", sorted(CATALOGUES))
-def test_no_sentence_is_empty_and_every_one_formats(language):
-    params = {name: "x" for template in EN.values() for name in placeholders(template)}
+@pytest.mark.parametrize("value", ["x", 2])
+def test_no_sentence_is_empty_and_every_one_formats(language, value):
+    params = {name: value for template in EN.values() for name in placeholders(template)}
     for key, template in CATALOGUES[language].items():
         assert template.strip(), key
-        assert template.format(**params)
+        assert fill(template, language, **params)
 
 
 def test_russian_is_actually_russian():
@@ -170,6 +174,12 @@ def test_the_synced_commands_carry_russian_descriptions_and_choice_names(world):
     set_options = {option["name"]: option for option in subcommands["set"]["options"]}
     reroll = {c["value"]: c["name_localizations"] for c in set_options["reroll"]["choices"]}
     assert reroll == {"requester": {"ru": "Только автор запроса"}, "anyone": {"ru": "Любой участник"}}
+    languages = {c["value"]: (c["name"], c.get("name_localizations")) for c in set_options["language"]["choices"]}
+    assert languages == {
+        "auto": ("Automatic: the server's Discord language, else English", {"ru": RU["choice.language.auto"]}),
+        "en": ("English", None),  # each language under its own name in every client
+        "ru": ("Русский", None),
+    }
 
 
 async def test_every_command_string_in_the_tree_has_a_catalogue_entry(world):
@@ -180,7 +190,7 @@ async def test_every_command_string_in_the_tree_has_a_catalogue_entry(world):
         strings.append(command._locale_description)
         for parameter in getattr(command, "parameters", []):
             strings.append(parameter.locale_description)
-            strings.extend(c._locale_name for c in parameter.choices if c.value not in SAMPLER_VALUES)
+            strings.extend(c._locale_name for c in parameter.choices if c.value not in PROPER_NAMES)
     assert strings
     for string_ in strings:
         key = command_key(string_)
@@ -196,6 +206,7 @@ def _sampler_values() -> set[str]:
 
 
 SAMPLER_VALUES = _sampler_values()
+PROPER_NAMES = SAMPLER_VALUES | set(CATALOGUES)  # samplers, and each language under its own name
 
 
 @pytest.fixture
@@ -268,8 +279,6 @@ async def test_an_english_server_stays_english_for_a_russian_user(world, prodia,
 
 
 async def test_a_russian_servers_failure_is_explained_in_russian(world, prodia, locales, russian_server):
-    from devtools.local_prodia import Fault
-
     _, channel, _, olga = russian_server
     prodia.add_fault(Fault("status", status=402, times=None))
     result = await olga.slash(channel, "imagine", prompt="лиса")
@@ -322,3 +331,135 @@ async def test_changed_translations_sync_again(world, monkeypatch):
     assert synced_commands(world.env)["imagine"]["description_localizations"] == {
         "ru": "Нарисовать изображение по описанию"
     }
+
+
+# --- The server language of /settings, kept with each job ---
+
+
+async def set_server_language(world, language: str):
+    return await world.admin.slash(world.channel, "settings set", language=language)
+
+
+def reroll_of(channel, original) -> discord.Message:
+    (reroll,) = [m for m in channel.history() if m.reference and m.reference.message_id == original.id]
+    return reroll
+
+
+async def test_a_server_language_makes_public_messages_russian_where_discord_reports_en_us(world, prodia):
+    """simcord, like Discord for every server that is not a Community server, reports en-US as the server's locale."""
+    saved = await set_server_language(world, "ru")
+    assert saved.response.content == EN["settings.saved"]  # private: the admin's own language
+    assert fields_of(saved.response.embeds[0])["Language of public messages"] == "Русский"
+
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", seed=7, aspect_ratio="portrait")
+    progress = [edit.json["content"] for edit in original_edits(world.env) if edit.json.get("content")]
+    assert progress and all("Начато <t:" in p for p in progress)
+    fields = fields_of(result.response.embeds[0])
+    assert fields["Соотношение сторон"] == "Вертикальное"
+    assert result.response.embeds[0].footer.text.startswith("Запрос: alice · ")
+
+    await set_server_language(world, "auto")  # back to the server's locale: en-US, so English
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert fields_of(result.response.embeds[0])["Aspect ratio"] == "Square"
+
+
+async def test_a_public_error_follows_the_server_language(world, prodia):
+    await set_server_language(world, "ru")
+    prodia.add_fault(Fault("status", status=402, times=None))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert result.response.content == RU["error.prodia_quota"]
+
+
+async def test_settings_show_says_which_language_applies(world, locales, russian_server):
+    shown = await world.admin.slash(world.channel, "settings show")
+    assert fields_of(shown.response.embeds[0])["Language of public messages"] == (
+        "automatic: English (the server's language in Discord's Community settings, else English)"
+    )
+    _, channel, ivan, _ = russian_server  # a Community server whose language is Russian
+    shown = await ivan.slash(channel, "settings show")
+    assert fields_of(shown.response.embeds[0])["Language of public messages"].startswith("automatic: Русский (")
+
+
+async def test_the_server_language_beats_the_servers_locale(world, prodia, locales, russian_server):
+    _, channel, ivan, olga = russian_server
+    await ivan.slash(channel, "settings set", language="en")
+    result = await olga.slash(channel, "imagine", prompt="a fox")
+    assert "Aspect ratio" in fields_of(result.response.embeds[0])
+
+
+async def test_a_reroll_speaks_the_server_language(world, prodia):
+    await set_server_language(world, "ru")
+    original = (await world.alice.slash(world.channel, "imagine", prompt="a fox", seed=3)).response
+    await world.alice.react(original, REROLL_EMOJI)
+
+    reroll = reroll_of(world.channel, original)
+    posted = [r for r in world.env.http_requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert posted[-1].json["content"] == f"🔄 Генерирую заново для <@{world.alice.id}>…"
+    assert "Соотношение сторон" in fields_of(reroll.embeds[0])
+    assert reroll.embeds[0].footer.text.startswith("Запрос: alice · ")
+
+
+class TestResumedJobs:
+    """A job resumed after a restart speaks the language it was accepted in."""
+
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_POLL_INTERVAL": "2", "PRODIA_TIMEOUT": "3600"}
+
+    @staticmethod
+    async def start_then_restart(world, prodia, imagine) -> None:
+        prodia.add_fault(Fault("slow", delay=600, path="/v2/job/async"))  # the first submit never answers
+        try:
+            await imagine("imagine", prompt="a harbour", seed=9)
+        except TimeoutError:  # simcord: still waiting on Prodia, as intended
+            pass
+        (row,) = await world.bot.pipeline.store._query("SELECT state FROM jobs")
+        assert row["state"] == "accepted"
+        await world.restart()
+        await world.env.advance_time(5)
+
+    @pytest.mark.simcord(settle_timeout=0.5)
+    async def test_in_a_server_whose_language_is_russian(self, world, prodia):
+        await set_server_language(world, "ru")
+        await self.start_then_restart(world, prodia, partial(world.alice.slash, world.channel))
+        (result,) = results_in(world.channel)
+        assert fields_of(result.embeds[0])["Seed"] == "9"
+        assert "Соотношение сторон" in fields_of(result.embeds[0])
+
+    @pytest.mark.simcord(settle_timeout=0.5)
+    async def test_in_a_dm_of_a_russian_speaker(self, world, prodia, locales):
+        locales["user"] = "ru"
+        olga = world.env.create_user("olga")
+        await self.start_then_restart(world, prodia, olga.slash)
+        (result,) = results_in(olga.dm_channel)
+        assert "Соотношение сторон" in fields_of(result.embeds[0])
+
+
+async def test_a_reroll_in_a_dm_speaks_the_requesters_language(world, prodia, locales):
+    """A reaction carries no locale: the reroll takes the language the original was posted in."""
+    locales["user"] = "ru"
+    olga = world.env.create_user("olga")
+    original = (await olga.slash("imagine", prompt="лиса", seed=3)).response
+    assert "Соотношение сторон" in fields_of(original.embeds[0])
+
+    await olga.set_reaction(original, REROLL_EMOJI, reacted=True)
+    reroll = reroll_of(olga.dm_channel, original)
+    assert "Соотношение сторон" in fields_of(reroll.embeds[0])
+    assert reroll.embeds[0].footer.text.startswith("Запрос: olga · ")
+
+
+# --- Counts ---
+
+
+async def test_counts_take_their_plural_form_in_english_and_russian(world, prodia, locales):
+    await world.admin.slash(world.channel, "settings set", daily_cap=1)
+    assert (await world.alice.slash(world.channel, "imagine", prompt="the one")).response.embeds
+    refused = await world.bob.slash(world.channel, "imagine", prompt="one too many")
+    assert refused.response.content == (
+        "This server has reached its daily limit of 1 image. The count starts again at midnight UTC."
+    )
+    locales["user"] = "ru"
+    refused = await world.bob.slash(world.channel, "imagine", prompt="ещё одно")
+    assert refused.response.content == (
+        "Этот сервер уже исчерпал дневной лимит в 1 изображение. Счёт начнётся заново в полночь UTC."
+    )

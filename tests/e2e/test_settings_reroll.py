@@ -66,6 +66,35 @@ async def test_settings_show_and_reset(world, prodia, api):
     assert fields_of(shown.response.embeds[0])["CFG"] == "built-in: 7"
 
 
+async def test_settings_reset_puts_back_the_defaults_and_language_and_keeps_moderation(world, prodia, api):
+    await world.admin.slash(
+        world.channel, "settings set", steps=12, language="ru", reroll="anyone", blocked_words="castle", daily_cap=5
+    )
+    reset = await world.admin.slash(world.channel, "settings reset")
+    assert reset.response.ephemeral
+    assert reset.response.content == (
+        "This server's defaults (model, sampler, steps, CFG, negative prompt, aspect ratio) and its language are "
+        "back to the built-in ones. Moderation is kept: who may reroll, blocked words and images per day; "
+        "to clear it too: `/settings set reroll:requester blocked_words:- daily_cap:0`."
+    )
+    fields = fields_of(reset.response.embeds[0])  # what now applies
+    assert fields["Steps"] == "built-in: 20"
+    assert fields["Language of public messages"].startswith("automatic: English")
+    assert (fields["Who may reroll"], fields["Blocked words"], fields["Images per day"]) == ("anyone", "castle", "5")
+
+    refused = await world.alice.slash(world.channel, "imagine", prompt="a castle")  # still refused
+    assert refused.response.content == "This server does not allow “castle” in prompts."
+    original = (await world.alice.slash(world.channel, "imagine", prompt="a fox")).response
+    assert fields_of(original.embeds[0])["Steps"] == ("20" if api == "v1" else "4")  # built-in (flux takes 4 at most)
+    await world.bob.react(original, REROLL_EMOJI)  # anyone may still reroll
+    assert len(rerolls_of(world, original)) == 1
+
+    # The way the reply gives clears them.
+    await world.admin.slash(world.channel, "settings set", reroll="requester", blocked_words="-", daily_cap=0)
+    settings = await world.bot.pipeline.store.guild_settings(world.guild.id)
+    assert (settings.reroll, settings.blocked_words, settings.daily_cap) == ("requester", (), None)
+
+
 async def test_unknown_model_in_settings_is_refused(world, api):
     result = await world.admin.slash(world.channel, "settings set", model="no-such-model")
     assert result.response.ephemeral

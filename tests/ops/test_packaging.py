@@ -55,15 +55,85 @@ def test_the_image_runs_the_readmes_command():
     assert "ENTRYPOINT" not in {name for name, _ in dockerfile_instructions()}
 
 
-def test_the_image_is_python_311_slim_and_installs_the_package():
+def test_the_image_is_an_exact_python_311_slim_and_installs_the_package():
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
+    assert instructions[0][0] == "FROM"
+    # An exact release on an exact Debian, not a moving tag (a digest may follow).
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", instructions[0][1])
     runs = [arguments for name, arguments in instructions if name == "RUN"]
     assert any(re.search(r"\bpip install\b.* \.(\s|$)", run) for run in runs)
     copied = " ".join(arguments for name, arguments in instructions if name == "COPY")
     pyproject = tomllib.loads(read("pyproject.toml"))
     for needed in ("pyproject.toml", pyproject["project"]["readme"], "bot", "cogs"):
         assert needed in copied, f"the image does not copy {needed}"
+
+
+def test_the_image_installs_exactly_the_locked_dependencies():
+    instructions = dockerfile_instructions()
+    runs = [(index, arguments) for index, (name, arguments) in enumerate(instructions) if name == "RUN"]
+    (locked,) = [(i, run) for i, run in runs if "requirements.lock" in run]
+    assert re.search(r"\bpip install --require-hashes --no-deps -r requirements\.lock$", locked[1])
+    (package,) = [(i, run) for i, run in runs if re.search(r"\bpip install\b.* \.(\s|$)", run)]
+    assert "--no-deps" in package[1].split() and "--no-build-isolation" in package[1].split()  # nothing unlocked
+    copies = [i for i, (name, arguments) in enumerate(instructions) if name == "COPY" and arguments.startswith("bot")]
+    assert locked[0] < copies[0] < package[0]  # a source change keeps the dependency layer
+
+
+def locked_packages() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as {normalized name: (version, [sha256 hashes])}."""
+    joined = re.sub(r"\\\n", " ", read("requirements.lock"))
+    locked = {}
+    for line in joined.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            pin, *options = line.split()
+            name, _, version = pin.partition("==")
+            assert version, f"requirements.lock: {pin} is not pinned with =="
+            hashes = [option.removeprefix("--hash=sha256:") for option in options if option.startswith("--hash=")]
+            locked[re.sub(r"[-_.]+", "-", name).lower()] = (version, hashes)
+    return locked
+
+
+def test_the_lock_pins_every_dependency_and_build_requirement_with_hashes():
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads(read("pyproject.toml"))
+    locked = locked_packages()
+    for listed in [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]:
+        requirement = Requirement(listed)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in locked, f"{requirement.name} is in pyproject.toml but not in requirements.lock: re-lock"
+        version, _ = locked[name]
+        assert requirement.specifier.contains(version, prereleases=True), f"requirements.lock has {name} {version}"
+    for name, (_, hashes) in locked.items():
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), f"{name} has no sha256 hash"
+
+
+def test_the_image_checks_its_health_on_the_metrics_port():
+    healthcheck = last("HEALTHCHECK")
+    options, _, command = healthcheck.partition(" CMD ")
+    assert exec_form(command.strip()) == ["python", "-m", "bot.healthcheck"]
+    assert "--start-period=" in options
+    env = " ".join(arguments for name, arguments in dockerfile_instructions() if name == "ENV")
+    assert re.search(r"\bMETRICS_PORT=\d+\b", env)
+
+
+def compose_service(name: str) -> str:
+    match = re.search(rf"^  {name}:\n((?:    .*\n|\s*\n)*)", read("docker-compose.yml"), re.MULTILINE)
+    assert match, f"docker-compose.yml has no service {name}"
+    return match.group(1)
+
+
+def test_compose_stops_the_bot_cleanly_and_restarts_it_a_bounded_number_of_times():
+    from bot.shutdown import STOP_TIMEOUT
+
+    bot = compose_service("bot")
+    assert re.search(r"^    init: true\b", bot, re.MULTILINE)
+    grace = re.search(r"^    stop_grace_period: (\d+)s$", bot, re.MULTILINE)
+    assert grace and int(grace.group(1)) > STOP_TIMEOUT
+    restart = re.search(r"^    restart: on-failure:(\d+)$", bot, re.MULTILINE)
+    assert restart and 1 <= int(restart.group(1)) <= 10
+    assert re.search(r"^      METRICS_PORT: \$\{METRICS_PORT:-\d+\}$", bot, re.MULTILINE)  # even if .env empties it
 
 
 def test_the_image_runs_as_a_non_root_user():
@@ -158,6 +228,28 @@ def test_main_without_a_way_to_discord_stops_with_one_sentence(monkeypatch, tmp_
     assert main([]) == 1
     err = capsys.readouterr().err
     assert "Discord could not be reached" in err
+    assert "Traceback" not in err and "canary" not in err
+
+
+def test_main_with_its_metrics_port_taken_stops_with_one_sentence(monkeypatch, tmp_path, capsys):
+    import socket
+
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in config_variables():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DISCORD_TOKEN", "canary-token-5d1e")
+    monkeypatch.setenv("PRODIA_API_KEY", "canary-key-5d1e")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("METRICS_PORT", str(port))
+        assert main([]) == 2  # before it tries Discord
+    err = capsys.readouterr().err
+    assert f"Cannot start: METRICS_PORT {port} is already in use on 127.0.0.1: pick another port" in err
     assert "Traceback" not in err and "canary" not in err
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from ..config import Settings
-from .base import GenerationResult, ProdiaClient, Progress, ProgressCallback
+from .base import GenerationResult, ProdiaClient, ProdiaObserver, Progress, ProgressCallback
 from .polling import PollPolicy
 from .v1 import ProdiaV1
 from .v2 import ProdiaV2
@@ -14,6 +14,7 @@ __all__ = [
     "GenerationResult",
     "PollPolicy",
     "ProdiaClient",
+    "ProdiaObserver",
     "ProdiaV1",
     "ProdiaV2",
     "Progress",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 
-def create_client(session: aiohttp.ClientSession, settings: Settings) -> ProdiaClient:
-    """The client for the configured API, on the bot's one session."""
-    return (ProdiaV1 if settings.prodia_api == "v1" else ProdiaV2)(session, settings)
+def create_client(
+    session: aiohttp.ClientSession, settings: Settings, *, observer: ProdiaObserver | None = None
+) -> ProdiaClient:
+    """The client for the configured API, on the bot's one session; `observer` hears its polls and retries."""
+    return (ProdiaV1 if settings.prodia_api == "v1" else ProdiaV2)(session, settings, observer=observer)

@@ -19,6 +19,7 @@ from ..errors import (
     BadResponse,
     CapacityError,
     JobTimeout,
+    ProdiaError,
     ServerError,
 )
 from ..images import ImageInfo, inspect_image
@@ -78,13 +79,29 @@ class GenerationResult:
     price: float | None = None  # US dollars, where Prodia said
 
 
+class ProdiaObserver:
+    """Hears what a client does, for the bot's metrics; this one hears nothing. (The core knows no metrics library:
+    the bot hands in an observer that records.)"""
+
+    def polled(self) -> None:
+        """One poll of a submitted job is about to be sent."""
+
+    def retrying(self, error: ProdiaError) -> None:
+        """A request failed with `error` (429, 5xx, dropped) and will be sent again."""
+
+
 class ProdiaClient:
     """Base of the v1 and v2 clients. Uses the bot's one session; never logs the key."""
 
     api: str
 
     def __init__(
-        self, session: aiohttp.ClientSession, settings: Settings, *, poll_policy: PollPolicy | None = None
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        *,
+        poll_policy: PollPolicy | None = None,
+        observer: ProdiaObserver | None = None,
     ) -> None:
         self.session = session
         self.base_url = settings.prodia_base_url
@@ -98,6 +115,7 @@ class ProdiaClient:
         self.sleep = asyncio.sleep  # how retries wait; tests observe it
         self.poll_policy = poll_policy or HazardPolling(settings.prodia_poll_interval)
         self.poll_rate = PollRate(settings.prodia_max_polls_per_second)
+        self.observer = observer or ProdiaObserver()
 
     async def generate(
         self, job: PreparedJob, progress: ProgressCallback | None = None, *, job_id: str | None = None
@@ -110,7 +128,7 @@ class ProdiaClient:
                 out = await self._run(job, progress or _ignore, job_id)
         except TimeoutError:
             raise JobTimeout(f"no result within {self.timeout:g} s", seconds=round(self.timeout)) from None
-        info = await asyncio.to_thread(inspect_image, out.image)  # a full decode: off the event loop
+        info = await asyncio.to_thread(inspect_image, out.image)  # reads the whole image: off the event loop
         return GenerationResult(out.image, info, out.seed, out.job_id, time.monotonic() - started, out.price)
 
     async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None) -> Output:
@@ -129,6 +147,7 @@ class ProdiaClient:
             wait = self.poll_policy.delay(model, time.monotonic() - started, status or "submitted")
             await asyncio.sleep(max(wait, retry_after or 0.0))
             await self.poll_rate.turn()
+            self.observer.polled()
             sent_at = time.monotonic() - started
             answer = await check()
             retry_after = answer.retry_after
@@ -177,6 +196,7 @@ class ProdiaClient:
                     raise error
                 sent_again += 1
             attempt += 1
+            self.observer.retrying(error)
             log.info("Prodia %s %s: %s; retry %d/%d in %.2f s", method, path, error, attempt, self.max_retries, wait)
             await self.sleep(wait)
 

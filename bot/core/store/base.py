@@ -82,6 +82,10 @@ class Store(JobJournal):
             tuple(row.values()),
         )
 
+    async def ping(self) -> None:
+        """One trivial query: raises if the database does not answer (the health check's question)."""
+        await self._query("SELECT 1")
+
     # Small key/value state, e.g. the hash of the synced command tree.
 
     async def get_meta(self, key: str) -> str | None:
@@ -129,6 +133,8 @@ class Store(JobJournal):
         return await self.guild_settings(guild_id)
 
     async def reset_guild_settings(self, guild_id: int) -> None:
+        """Forget every setting of a guild, moderation included (`/settings reset` puts back only some fields:
+        `update_guild_settings` with None)."""
         await self._query("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
         self._settings_cache.pop(guild_id, None)
 

@@ -28,7 +28,7 @@ class GuildSettings:
     reroll: str = "requester"
     blocked_words: tuple[str, ...] = ()
     daily_cap: int | None = None
-    locale: str | None = None
+    locale: str | None = None  # the language of public messages ("en", "ru"); None follows the server's locale
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class ResultRecord:
     user_id: int
     request: dict[str, Any]
     created_at: float
+    locale: str | None = None  # the language the result was posted in (None: from before it was kept)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class JobRecord:
     updated_at: float
     attempts: int = 0
     price: float | None = None  # US dollars Prodia charged, where it said
+    locale: str | None = None  # the language of its public messages (None: journaled before it was kept)
 
 
 _SETTINGS_FIELDS = frozenset(f.name for f in fields(GuildSettings))

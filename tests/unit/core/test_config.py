@@ -239,3 +239,54 @@ def test_python_m_bot_with_invalid_prodia_api_fails_naming_it(tmp_path: Path) ->
     assert "PRODIA_API" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert "CANARY" not in result.stderr + result.stdout
+
+
+# --- Every problem at once ---
+
+
+def test_every_invalid_setting_is_named_in_one_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PRODIA_TIMEOUT": "soon", "LOG_LEVEL": "LOUD", "PRODIA_API": "v3", "SHARD_IDS": "1"})
+    assert sorted(caught.value.variables) == ["LOG_LEVEL", "PRODIA_API", "PRODIA_TIMEOUT", "SHARD_IDS"]
+    for variable in caught.value.variables:
+        assert variable in str(caught.value)
+
+
+def test_runnable_adds_the_missing_token_and_key_to_the_invalid_settings() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"MAX_CONCURRENT_JOBS": "0"}, runnable=True)
+    assert caught.value.variables == ("DISCORD_TOKEN", "PRODIA_API_KEY", "MAX_CONCURRENT_JOBS")
+
+
+def test_runnable_accepts_token_and_key() -> None:
+    settings = Settings.from_env({"DISCORD_TOKEN": TOKEN_CANARY, "PRODIA_API_KEY": KEY_CANARY}, runnable=True)
+    assert settings.require_runnable() is None
+
+
+def test_python_m_bot_in_an_empty_environment_names_every_missing_setting_at_once(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "PRODIA_TIMEOUT": "soon"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Cannot start: ")
+    for variable in ("DISCORD_TOKEN", "PRODIA_API_KEY", "PRODIA_TIMEOUT"):
+        assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+# --- Health and metrics (bot.health) ---
+
+
+def test_metrics_are_off_unless_a_port_is_set() -> None:
+    assert (Settings.from_env({}).metrics_port, Settings.from_env({}).metrics_host) == (None, "127.0.0.1")
+    settings = Settings.from_env({"METRICS_PORT": "9464", "METRICS_HOST": "0.0.0.0"})
+    assert (settings.metrics_port, settings.metrics_host) == (9464, "0.0.0.0")
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_a_metrics_port_that_is_no_port_is_named(port: str) -> None:
+    with pytest.raises(ConfigError, match=r"^METRICS_PORT must be"):
+        Settings.from_env({"METRICS_PORT": port})

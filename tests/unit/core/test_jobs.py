@@ -234,7 +234,7 @@ def test_user_busy_message_names_the_limit() -> None:
     limits.admit(1)
     with pytest.raises(UserBusy) as caught:
         limits.admit(1)
-    assert error_text(caught.value) == "You already have 1 images in progress. Wait for one to finish."
+    assert error_text(caught.value) == "You already have 1 image in progress, the most allowed. Wait for one to finish."
 
 
 def test_limits_are_per_user() -> None:

@@ -397,7 +397,9 @@ def test_error_text_for_non_imagine_error_is_the_generic_message() -> None:
 
 
 def test_error_text_fills_params() -> None:
-    assert error_text(bot.core.jobs.QueueFull("full", limit=50)) == EN["limit.queue_full"].format(limit=50)
+    assert error_text(bot.core.jobs.QueueFull("full", limit=50)) == (
+        "The bot is at capacity (50 images waiting). Please try again in a minute."
+    )
 
 
 def test_text_unknown_locale_falls_back_to_english() -> None:

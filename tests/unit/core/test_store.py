@@ -44,7 +44,7 @@ async def test_migrations_apply_once(store_target: StoreTarget) -> None:
     # Two "processes" starting at once, then a restart: each migration is applied and recorded once.
     first, second = await asyncio.gather(store_target.open(), store_target.open())
     third = await store_target.open()
-    assert await versions(first) == await versions(second) == await versions(third) == [1, 2]
+    assert await versions(first) == await versions(second) == await versions(third) == [1, 2, 3]
 
 
 async def test_job_price_is_journaled(store: Store) -> None:
@@ -53,13 +53,23 @@ async def test_job_price_is_journaled(store: Store) -> None:
     assert (await store.get_job("priced")).price == 0.0025
 
 
+async def test_a_jobs_language_is_journaled_and_its_results_keep_it(store: Store) -> None:
+    await store.add_job(make_job(1000.0, id="russian", locale="ru"))
+    await store.add_job(make_job(2000.0, id="older"))  # journaled before languages were kept
+    assert [(await store.get_job(id)).locale for id in ("russian", "older")] == ["ru", None]
+    assert [job.locale for job in await store.unfinished_jobs()] == ["ru", None]
+    record = ResultRecord(message_id=1, guild_id=None, channel_id=5, user_id=6, request=REQUEST, created_at=1.5)
+    await store.save_result(replace(record, locale="ru"))
+    assert (await store.get_result(1)).locale == "ru"
+
+
 async def test_processes_creating_one_sqlite_file_at_once_all_start(tmp_path) -> None:
     # Switching a new file to WAL can fail at once with "database is locked" while another process does the
     # same (no busy wait for it): before the retry about 6 % of such opens failed.
     for attempt in range(20):
         url = f"sqlite:///{tmp_path}/race{attempt}.sqlite3"
         stores = await asyncio.gather(*(open_store(url) for _ in range(3)))
-        assert [await versions(store) for store in stores] == [[1, 2]] * 3
+        assert [await versions(store) for store in stores] == [[1, 2, 3]] * 3
         for store in stores:
             await store.close()
 

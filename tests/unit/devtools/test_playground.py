@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,8 +14,10 @@ import aiohttp
 import discord
 import pytest
 
+from bot.core.config import ConfigError
 from devtools import playground
-from devtools.playground import NOTICE, live_preview, open_playground, playground_settings, uses_real_prodia
+from devtools.local_prodia import LocalProdia
+from devtools.playground import NOTICE, live_preview, open_playground, playground_settings
 from tests import REPO_ROOT
 
 ROOT = REPO_ROOT  # the repository, whose files these tests read
@@ -32,17 +36,49 @@ def test_settings_need_no_discord_token_and_ignore_the_real_bots_own(tmp_path):
     assert settings.user_cooldown <= 1
 
 
-def test_real_prodia_only_with_a_key_and_a_remote_url():
-    assert not uses_real_prodia({})
-    assert uses_real_prodia({"PRODIA_API_KEY": "k"})
-    assert uses_real_prodia({"PRODIA_API_KEY": "k", "PRODIA_BASE_URL": "https://inference.prodia.com/v2"})
-    assert not uses_real_prodia({"PRODIA_API_KEY": "k", "PRODIA_BASE_URL": "http://127.0.0.1:8765/v2"})
-    assert not uses_real_prodia({"PRODIA_API_KEY": "k", "PRODIA_BASE_URL": "http://localhost:8765/v1"})
+def test_real_prodia_settings_keep_the_key_and_the_default_url():
     settings = playground_settings(
         {"PRODIA_API_KEY": "real-key", "PRODIA_API": "v2"}, local_prodia_url=None, database_url="sqlite:///x.db"
     )
     assert settings.prodia_api_key is not None and settings.prodia_api_key.reveal() == "real-key"
     assert settings.prodia_base_url == "https://inference.prodia.com/v2"
+
+
+def test_real_prodia_without_a_key_is_refused_naming_it():
+    with pytest.raises(ConfigError) as caught:
+        playground_settings({"PRODIA_API": "v2"}, local_prodia_url=None, database_url="sqlite:///x.db")
+    assert caught.value.variables == ("PRODIA_API_KEY",)
+
+
+async def test_a_prodia_key_in_the_settings_still_uses_the_local_server(tmp_path):
+    real = {"PRODIA_API_KEY": "real-key", "PRODIA_BASE_URL": "https://inference.prodia.com/v2"}  # as in .env
+    async with open_playground(real, job_duration=0, database_dir=tmp_path) as pg:
+        assert pg.prodia is not None
+        assert pg.settings.prodia_base_url.startswith(pg.prodia.url)
+        res = await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
+        assert res.response.embeds and pg.prodia.requests
+
+
+async def test_real_prodia_is_used_when_asked(tmp_path):
+    async with LocalProdia(api_key="real-key") as stand_in:  # Prodia, as PRODIA_BASE_URL names it
+        settings_env = {"PRODIA_API_KEY": "real-key", "PRODIA_API": "v2", "PRODIA_BASE_URL": stand_in.v2_url}
+        async with open_playground(settings_env, real_prodia=True, database_dir=tmp_path) as pg:
+            assert pg.prodia is None
+            res = await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
+            assert res.response.embeds
+        jobs = [r for r in stand_in.requests if r.path.startswith("/v2/job")]
+        assert jobs and {r.headers["Authorization"] for r in jobs} == {"Bearer real-key"}
+
+
+async def test_the_result_shows_the_real_seconds_it_took(tmp_path):
+    # One v2 sync request: simcord's virtual clock stands still while it runs, so the footer said 0.0 s.
+    async with open_playground(
+        {"PRODIA_API": "v2", "PRODIA_V2_MODE": "sync"}, job_duration=0.5, database_dir=tmp_path
+    ) as pg:
+        res = await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
+    footer = res.response.embeds[0].footer.text
+    seconds = float(re.search(r"· ([\d.]+) s$", footer).group(1))
+    assert seconds >= 0.5, footer  # the local server held the image for 0.5 s of real time
 
 
 async def test_imagine_settings_and_reroll_work_in_the_playground(tmp_path):
@@ -110,4 +146,31 @@ def test_help_mentions_the_playground():
     result = subprocess.run(
         [sys.executable, "-m", "bot", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
-    assert "--playground" in result.stdout and "--port" in result.stdout
+    assert "--playground" in result.stdout and "--port" in result.stdout and "--real-prodia" in result.stdout
+
+
+def _python_m_bot(*args: str, cwd) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}  # no settings, no .env in cwd
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_playground_port_in_use_is_one_sentence_and_a_failing_exit(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _python_m_bot("--playground", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Cannot start the playground: cannot listen on 127.0.0.1:{port}: it is already in use (by another "
+        "playground or program); choose another with --port N."
+    ]
+
+
+def test_real_prodia_without_a_key_stops_the_playground_with_one_sentence(tmp_path):
+    result = _python_m_bot("--playground", "--real-prodia", cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("Cannot start the playground: PRODIA_API_KEY is not set")
