@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import resource
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from bot import Settings
 
 from .patches import DispatchTimes, TimedLog
 from .procs import control
@@ -33,8 +36,18 @@ class BotRun:
         return self.env.bot.pipeline.queue.running + self.env.bot.pipeline.queue.waiting
 
 
-async def slash(user, channel, index: int, model: str | None) -> None:  # type: ignore[no-untyped-def]
-    options = {"prompt": f"bench {index}", "seed": 5000 + index}
+def non_default(settings: Settings) -> dict[str, object]:
+    """Each setting that differs from the bot's default, by its variable's name (secrets as "(set)")."""
+    changed: dict[str, object] = {}
+    for field in dataclasses.fields(Settings):
+        value = getattr(settings, field.name)
+        if value != field.default:
+            changed[field.name.upper()] = "(set)" if field.name.endswith(("_token", "_key")) else value
+    return changed
+
+
+async def slash(user, channel, index: int, model: str | None, prompt: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    options = {"prompt": prompt or f"bench {index}", "seed": 5000 + index}
     if model:
         options["model"] = model
     try:
@@ -119,6 +132,7 @@ class Totals:
 
             self.sampler = Sampler().__enter__()
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+        self.main0 = time.thread_time()  # made on the event loop's thread: the rest is other threads' CPU
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.wall0
@@ -126,6 +140,7 @@ class Totals:
     def result(self, log: TimedLog, jobs: int) -> dict:
         """Stop the sampler; the totals from when this was made until now."""
         cpu = time.process_time() - self.cpu0
+        main = time.thread_time() - self.main0
         wall = time.perf_counter() - self.wall0
         if self.sampler is not None:
             self.sampler.__exit__(None, None, None)
@@ -138,7 +153,7 @@ class Totals:
             "wall_seconds": round(wall, 2),
             "cpu_seconds": round(cpu, 3),
             "cpu_ms_per_job": round(1000 * cpu / jobs, 3),
-            "cpu_split": self.sampler.split(cpu, jobs) if self.sampler is not None else None,
+            "cpu_split": self.sampler.split(cpu, jobs, main) if self.sampler is not None else None,
             "peak_rss_mb": round(peak_rss() / 1024, 1),
             "last_content_of_undelivered": [
                 (item["edits"][-1]["content"] or "")[:80]
@@ -162,9 +177,10 @@ async def wait_submitted(server: str, count: int) -> None:
         await asyncio.sleep(0.1)
 
 
-async def finish_all(server: str) -> int:
-    """Release every job the server holds (its /_control/finish barrier); how many it released."""
-    return int((await control(server, "POST", "/_control/finish"))["finished"])
+async def finish_all(server: str, spread: float = 0.0, seed: int | None = None) -> int:
+    """Release every job the server holds (its /_control/finish barrier), each ending at a moment drawn from
+    the next `spread` seconds; how many it released."""
+    return int((await control(server, "POST", "/_control/finish", {"spread": spread, "seed": seed}))["finished"])
 
 
 async def server_polls(server: str) -> int | None:

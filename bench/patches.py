@@ -7,9 +7,11 @@ by a context manager that puts the original back on exit:
 - `timed_http_log`: swaps simcord's HTTP request log for one that timestamps each request as it goes out;
 - `settle_timeout`: lowers or raises simcord's settle timeout for a while;
 - `no_settlement`: turns off simcord's settlement after each actor operation;
-- `batch_virtual_timers`: rounds simcord's next virtual timer instant up;
+- `unscoped_bot`: feeds the bot its events outside simcord's bot scope (the bot's work is then not simcord's
+  tracked work: real timers, the real clock, nothing settled) and keeps simcord's virtual clock still;
+- `upload_sizes_only`: simcord's fake CDN keeps each upload's size instead of its bytes;
 - `record_gc_pauses`: a garbage-collector callback (an addition to `gc.callbacks`, not a replacement).
-Clock driving (`Clock`, `step_until`) moves simcord's virtual clock, which the bot's `time.monotonic` reads.
+Clock driving (`Clock`) moves simcord's virtual clock, which the bot's `time.monotonic` reads.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,21 +146,46 @@ def no_settlement(env: simcord.Env) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def batch_virtual_timers(quantum: float) -> Iterator[None]:
-    """Replaces simcord's `simcord.env._next_virtual_timer` (internal) with one that rounds the next timer
-    instant up to `quantum`. simcord advances its clock one timer instant at a time and settles the whole bot
-    after each; with a thousand jobs' timers that is a thousand settlements per virtual second. Rounded, the
-    timers due within one quantum fire together (each at most `quantum` late)."""
-    from simcord import env as simcord_env
+def unscoped_bot(env: simcord.Env) -> Iterator[None]:
+    """Replaces simcord's `env._bot_scope` (internal: the context its gateway feeds each event to the bot in)
+    with `env.time_context` (its driver's context: Discord's datetimes and the webhook adapter, no ownership).
+    What the bot starts for an event is then not simcord's tracked work: its timers are the loop's real ones,
+    `time.monotonic` is the real clock (as in production), and no settlement rescans it. simcord's settlement
+    scans every tracked task against every timer on each turn, so with 1,000 jobs in flight its virtual clock
+    could only be driven with time frozen between steps.
 
-    exact = simcord_env._next_virtual_timer
+    Also replaces `env._advance_to` (internal: how a tracked timer's real-time fallback moves the virtual clock)
+    with a no-op, so simcord's clock stands still: the work it still tracks from the bot's start-up (aiohttp's
+    connection-pool cleanup after 15 s, the recovery sweep every 40 s) does not run, and no jump of that clock
+    expires the 3 s defer window of interactions in flight. Discord's timestamps do not advance meanwhile."""
 
-    def batched(state):  # type: ignore[no-untyped-def]
-        instant = exact(state)
-        return None if instant is None else math.ceil(instant / quantum) * quantum
+    async def frozen(_target: float, _deadline: float) -> None:
+        return None
 
-    with _replaced(simcord_env, "_next_virtual_timer", batched):
+    with _replaced(env, "_bot_scope", env.time_context), _replaced(env, "_advance_to", frozen):
         yield
+
+
+class _UploadSizes(dict):
+    """A stand-in for simcord's CDN blob store: keeps each upload's size, stores empty bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: dict[str, int] = {}
+
+    def __setitem__(self, url: str, data: bytes) -> None:
+        self.sizes[url] = len(data)
+        super().__setitem__(url, b"")
+
+
+@contextlib.contextmanager
+def upload_sizes_only(env: simcord.Env) -> Iterator[dict[str, int]]:
+    """Replaces simcord's `env.backend.cdn._blobs` (internal: every uploaded attachment's bytes, kept so that a
+    test can read them back) with a store of their sizes; yields {url: bytes uploaded}. Discord keeps uploads
+    on its CDN, not in the bot's process: kept here, 1,000 results of 0.1-1.5 MB would count in the bot's RSS."""
+    store = _UploadSizes()
+    with _replaced(env.backend.cdn, "_blobs", store):
+        yield store.sizes
 
 
 @contextlib.contextmanager
@@ -183,14 +209,15 @@ def record_gc_pauses() -> Iterator[list[tuple[int, float]]]:
 
 
 class Clock:
-    """Keeps simcord's virtual clock in step with the real one: the bot's sleeps (polls, edit throttling)
-    then end after the real time they asked for, and the job durations at the server are real time too.
-    An advance that times out (the bot was busy) leaves the virtual clock behind; the next one makes up the
-    difference, so the two clocks do not drift apart."""
+    """Moves simcord's virtual clock on by the real time that passed since its last move, so the bot's sleeps
+    (polls, edit pacing) last at least the real time they asked for. An advance that times out (the bot was
+    busy) leaves the virtual clock behind for good: it is never made up, since a catch-up would run the bot's
+    clock faster than the real one and squeeze its paced edits together in real time. Virtual time thus never
+    passes faster than real time, and a real-clock gap between two edits is at least the bot's own."""
 
     def __init__(self, env: simcord.Env) -> None:
         self.env = env
-        self.real_start = time.perf_counter()
+        self.real_start = self.last = time.perf_counter()
         self.virtual_start = env.now().timestamp()
 
     def behind(self) -> float:
@@ -199,33 +226,18 @@ class Clock:
         return real - (self.env.now().timestamp() - self.virtual_start)
 
     async def catch_up(self) -> None:
-        step = self.behind()
+        now = time.perf_counter()
+        step, self.last = now - self.last, now
         if step <= 0:
             return
         with settle_timeout(self.env, ADVANCE_SETTLE):
             try:
                 await self.env.advance_time(step)
             except TimeoutError:
-                pass  # busy: the time up to where the bot got is committed; the rest follows next time
+                pass  # busy: the time up to where the bot got is committed; the rest is dropped
 
     async def run_for(self, seconds: float, tick: float = 0.02) -> None:
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             await asyncio.sleep(tick)
             await self.catch_up()
-
-
-async def step_until(env: simcord.Env, done: Callable[[], bool], on_step: Callable[[int], None]) -> tuple[int, int]:
-    """Advance simcord's virtual clock a second at a time, each step running until the bot is quiet (every timer
-    fires in order), until `done()`; then one more second. Returns (virtual seconds stepped, steps timed out).
-    The caller bounds it in real time and sets the settle timeout."""
-    virtual_seconds = timeouts = 0
-    while not done():
-        try:
-            await env.advance_time(1.0)
-        except TimeoutError:
-            timeouts += 1  # a fallback advance simcord began earlier gave up; what it reached stays
-        virtual_seconds += 1
-        on_step(virtual_seconds)
-    await env.advance_time(1.0)  # the reroll reaction and the store write after the final edit
-    return virtual_seconds, timeouts

@@ -25,6 +25,8 @@ FULL = {
     "ack_measure": 200,
     "ack_context_measure": 50,  # the old way (context): its fill alone takes minutes (simcord's settlement)
     "capacity_jobs": 1000,
+    "capacity_spread": 30.0,  # seconds over which the capacity jobs' results end
+    "capacity_probes": 300,  # /imagine timed meanwhile, 0.1 s apart
     "edit_jobs": 100,
 }
 QUICK = {
@@ -37,6 +39,8 @@ QUICK = {
     "ack_measure": 20,
     "ack_context_measure": 10,
     "capacity_jobs": 50,
+    "capacity_spread": 3.0,
+    "capacity_probes": 20,
     "edit_jobs": 16,
 }
 SEED = 7
@@ -94,22 +98,24 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
             "simcord's settlement scans all of them on every later interaction; their poll sleeps are virtual "
             "timers and, with no clock driving, never fire, so they do not poll at all; only ack_context_measure "
             "interactions are timed there, to keep the run short. Server jobs never finish.",
-            "capacity": "the bot and simcord in one subprocess; ru_maxrss and process_time of that process; "
-            "images are 32x32. 'capacity' (the targets): the server holds every job (3600 s) until its "
-            "/_control/finish barrier; the 1,000 /imagine interactions are emitted through simcord without its "
-            "settlement after each (which rescans every job in flight); once the server holds all 1,000 (each "
-            "deferred, journaled, submitted and waiting to poll: in_flight_at_once) they are released together "
-            "and simcord's virtual clock is stepped a second at a time until every reply ended, its timer "
-            "instants rounded up to 0.1 s so the timers due within one fire together (simcord otherwise settles "
-            "the whole bot after each of thousands of instants). For the same reason the bot runs with "
-            "PRODIA_MAX_POLLS_PER_SECOND=10000 and PROGRESS_INTERVAL=0 there (1,000 polls in one step, no edit "
-            "pacing timers). 'capacity_sequential' (context): the same "
-            "number of interactions one after another with 0 s jobs, so few are in flight at once. CPU split: a "
-            "SIGPROF sampler (ITIMER_PROF, bench/sampler.py) classifies the main thread's interrupted stack by "
-            "the innermost simcord/bench/bot-side frame; the bot estimate is total CPU/job x (1 - simcord share "
-            "- harness share). It is an estimate: unclassified samples (asyncio, stdlib, other threads) are "
-            "counted as the bot's, and what simcord replaces (real HTTPS to Discord, the gateway websocket) is "
-            "not measured at all.",
+            "capacity": "the bot and simcord in one subprocess; ru_maxrss and process_time of that process. "
+            "'capacity' (the targets): 1,000 /imagine from 1,000 users, each asking for SDXL (1024x1024), held by the "
+            "server until all are in flight, then ended at moments drawn uniformly from the next 30 s; the results are "
+            "PNG (~1.6 MB) and JPEG (~110 KB) in turn, 8 of each drawn once with grain so they weigh what generated "
+            "images do. Meanwhile 300 more /imagine, 0.1 s apart, each a 1 s job, are timed from discord.py's "
+            "parse_interaction_create to the defer callback request. The bot runs at its defaults (poll ceiling "
+            "100/s, PROGRESS_INTERVAL 2 s, per-user limits, INFO logs) except MAX_CONCURRENT_JOBS=1000, "
+            "QUEUE_SIZE=1000, PRODIA_API=v1 and the connection settings ('settings' lists each with its reason). "
+            "Its events are fed outside simcord's bot scope, so its tasks and timers are not simcord's tracked work: "
+            "they run on the real clock and no settlement scans them; simcord's own clock stays still and its CDN "
+            "keeps upload sizes only. Delivery delay = wall-clock time of the result edit (bench process) minus the "
+            "server's finished_wall, split at the poll that found the job done (found_wall). 'capacity_sequential' "
+            "(context): 1,000 jobs of 0 s one after another, 32x32 images, the other bot phases' settings. CPU "
+            "split: a SIGPROF sampler (ITIMER_PROF, bench/sampler.py) classifies the main thread's interrupted "
+            "stack by the innermost simcord/bench/bot-side frame; the bot estimate is the event loop thread's CPU "
+            "times its bot-side share of non-waiting samples plus the other threads' CPU (image checks, SQLite), "
+            "per job. It is an estimate: unclassified samples (asyncio, stdlib) are counted as the bot's, and what "
+            "simcord replaces (real HTTPS to Discord, the gateway websocket) is not measured at all.",
             "v2": "the bot's ProdiaV2 in each PRODIA_V2_MODE over the same flux-fast jobs (Poisson arrivals); each job "
             "takes the bench server's default duration (the mean of the 8 v1 models' durations) +-10%; delay as in "
             "delivery; requests per job = 1 for sync, polls + 4 for async (submit, job.json, output list, output)",
@@ -154,18 +160,19 @@ def build_report(quick: bool, phases: set[str], log=print) -> dict:  # type: ign
                     *(["--refuse-timed-jobs"] if refuse else []),
                 )
     if "capacity" in phases:
-        jobs = str(config["capacity_jobs"])
-        log(f"capacity: {jobs} jobs in flight at once, then released together ...")
-        with local_server("--durations", "fixed", "--duration", "3600", "--image-scale", "0.0625") as url:
-            # Few distinct timer instants for simcord to step through: every poll slot within one 0.1 s step,
-            # and no edit-pacing timers (progress edits then follow each status change at once).
-            report["capacity"] = _bot_jobs(
-                "concurrent", url, jobs, "--timeout", "1800", "--max-polls-per-second", "10000",
-                "--progress-interval", "0", "--cpu-split",
+        jobs, probes = config["capacity_jobs"], config["capacity_probes"]
+        log(f"capacity: {jobs} jobs in flight at once, results over {config['capacity_spread']:g} s ...")
+        # 1024x1024 SDXL results, PNG and JPEG in turn, weighing what generated images do; 8 of each drawn once.
+        images = ["--image-scale", "1", "--image-format", "mix", "--grain", "0.1", "--image-variants", "8"]
+        with local_server("--durations", "prompt", *images, "--prerender", "1024") as url:
+            report["capacity"] = run_json(
+                "bench.botrun", "concurrent", "--server", url, "--jobs", str(jobs), "--measure", str(probes),
+                "--gap", "0.1", "--spread", str(config["capacity_spread"]), "--users", str(jobs + probes),
+                "--timeout", "600", "--cpu-split",
             )  # fmt: skip
         log(f"capacity_sequential: {jobs} jobs one after another ...")
         with local_server("--durations", "fixed", "--duration", "0", "--image-scale", "0.0625") as url:
-            report["capacity_sequential"] = _bot_jobs("jobs", url, jobs, "--cpu-split")
+            report["capacity_sequential"] = _bot_jobs("jobs", url, str(jobs), "--cpu-split")
     if "edits" in phases:
         log(f"edits: {config['edit_jobs']} jobs of 1-6 s ...")
         with local_server("--durations", "models", "--seed", str(SEED), "--image-scale", "0.0625") as url:

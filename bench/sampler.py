@@ -8,7 +8,8 @@ interrupted frame and classifies it, walking from the innermost frame outwards:
   callbacks when nothing of the bot side is running inside them);
 - "harness": the first such frame is the benchmark's own driver code (`bench/`: issuing interactions, scanning
   simcord's HTTP log);
-- "bot": the first such frame is the bot side's: the project (`bot/`, `cogs/`), discord.py or aiohttp;
+- "bot": the first such frame is the bot side's: the project (`bot/`, `cogs/`), discord.py or aiohttp (aiohttp
+  called by the benchmark's own code, the local server's control API, is "harness");
 - "other": neither was met (asyncio's own loop, the stdlib): counted with the bot, which is conservative.
 
 It is an estimate: a handler runs at the next bytecode boundary after the signal, so time in a long C call is
@@ -27,7 +28,8 @@ import simcord
 
 SIMCORD_DIR = os.path.dirname(os.path.abspath(simcord.__file__)) + os.sep
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-BOT_SIDE = (os.sep + "bot" + os.sep, os.sep + "cogs" + os.sep, os.sep + "discord" + os.sep, os.sep + "aiohttp" + os.sep)
+BOT_SIDE = (os.sep + "bot" + os.sep, os.sep + "cogs" + os.sep, os.sep + "discord" + os.sep)
+AIOHTTP = os.sep + "aiohttp" + os.sep
 
 
 def classify(frame) -> str:  # type: ignore[no-untyped-def]
@@ -35,6 +37,7 @@ def classify(frame) -> str:  # type: ignore[no-untyped-def]
     code = frame.f_code
     if code.co_name == "select" and code.co_filename.endswith("selectors.py"):
         return "idle"
+    library = False  # aiohttp met: the bot's, unless the benchmark's own code called it
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename.startswith(SIMCORD_DIR):
@@ -43,8 +46,9 @@ def classify(frame) -> str:  # type: ignore[no-untyped-def]
             return "harness"
         if any(part in filename for part in BOT_SIDE):
             return "bot"
+        library = library or AIOHTTP in filename
         frame = frame.f_back
-    return "other"
+    return "bot" if library else "other"
 
 
 class Sampler:
@@ -76,13 +80,17 @@ class Sampler:
         signal.setitimer(signal.ITIMER_PROF, 0, 0)
         signal.signal(signal.SIGPROF, self._previous or signal.SIG_DFL)
 
-    def split(self, process_cpu: float, jobs: int) -> dict:
-        """Total CPU per job (without the sampler's own), simcord's share of busy samples, the bot estimate."""
+    def split(self, process_cpu: float, jobs: int, main_cpu: float | None = None) -> dict:
+        """Total CPU per job (without the sampler's own), simcord's share of busy samples, the bot estimate.
+
+        With `main_cpu` (the event loop thread's CPU), only that thread's CPU is split by the samples: the
+        other threads' (image checks, SQLite, DNS) is all the bot's, and the samples that found the main
+        thread waiting ("idle") are left out of the shares."""
         busy = sum(self.counts.values())  # every sample is CPU time; "idle" ones are other threads' (bot side)
         cpu = max(process_cpu - self.thread_cpu, 0.0)
         share = (self.counts["simcord"] + self.counts["harness"]) / busy if busy else None
         per_job = 1000 * cpu / jobs
-        return {
+        result = {
             "samples": dict(self.counts),
             "sampler_handler_seconds": round(self.thread_cpu, 3),
             "cpu_ms_per_job_total": round(per_job, 3),
@@ -91,3 +99,15 @@ class Sampler:
             "excluded_share": round(share, 3) if share is not None else None,
             "bot_cpu_ms_per_job_estimate": round(per_job * (1 - share), 3) if share is not None else None,
         }
+        on_main = busy - self.counts["idle"]
+        if main_cpu is not None and on_main:
+            main = max(main_cpu - self.thread_cpu, 0.0)
+            others = max(cpu - main, 0.0)
+            main_share = (self.counts["simcord"] + self.counts["harness"]) / on_main
+            result |= {
+                "main_thread_cpu_ms_per_job": round(1000 * main / jobs, 3),
+                "other_threads_cpu_ms_per_job": round(1000 * others / jobs, 3),
+                "main_thread_excluded_share": round(main_share, 3),
+                "bot_cpu_ms_per_job_estimate": round(1000 * (main * (1 - main_share) + others) / jobs, 3),
+            }
+        return result

@@ -5,6 +5,11 @@
 job's prompt and seed: the same job list gets the same durations under every policy, in any order.
 `--durations prompt` takes each job's duration from its prompt (`d=SECONDS`): the delivery phase's
 workloads (bench/workloads.py) plan every duration themselves.
+
+Images: `--image-scale` multiplies every size (v1 SD: 512x512 square, SDXL: 1024x1024); `--image-format mix`
+serves half of the v1 results as PNG and half as JPEG; `--grain` makes them weigh what generated images do
+(drawing.draw); `--image-variants N` draws N images per size and format once and serves each job one of
+them (by its prompt and seed), so a thousand 1024x1024 results cost the server no drawing.
 """
 
 from __future__ import annotations
@@ -47,7 +52,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jitter", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--image-scale", type=float, default=0.25)
+    parser.add_argument("--image-format", choices=["png", "jpeg", "mix"], default="png")
+    parser.add_argument("--grain", type=float, default=0.0)
+    parser.add_argument("--image-variants", type=int, default=0, help="0: draw every job's own image")
+    parser.add_argument("--prerender", type=int, default=0, help="with --image-variants: this square size first")
     return parser.parse_args(argv)
+
+
+class CachedImages(LocalProdia):
+    """Serves each job one of `variants` images drawn once per size and format (0: each job its own)."""
+
+    def __init__(self, variants: int, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.variants = variants
+        self.cache: dict[tuple[int, int, int, str], bytes] = {}
+
+    def draw(self, params: dict, width: int, height: int, fmt: str) -> bytes:
+        if not self.variants:
+            return super().draw(params, width, height, fmt)
+        key = f"{params.get('prompt')}|{params.get('seed')}".encode()
+        return self.variant(int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % self.variants, width, height, fmt)
+
+    def variant(self, index: int, width: int, height: int, fmt: str) -> bytes:
+        slot = (index, width, height, fmt)
+        if slot not in self.cache:
+            self.cache[slot] = super().draw({"prompt": f"variant {index}", "seed": index}, width, height, fmt)
+        return self.cache[slot]
+
+    def prerender(self, side: int) -> None:
+        """Draw every variant of this square size in the formats served, before any job asks (0: none)."""
+        for index in range(self.variants if side else 0):
+            for fmt in ["png", "jpeg"] if self.image_format == "mix" else [self.image_format]:
+                self.variant(index, side, side, fmt)
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -59,7 +95,14 @@ async def serve(args: argparse.Namespace) -> None:
         base = model_durations(args.seed, *args.range)
         default = sum(base.values()) / len(base)
         duration = lambda params: job_duration(params, base, args.jitter, default)  # noqa: E731
-    server = LocalProdia(job_duration=duration, image_scale=args.image_scale)
+    server = CachedImages(
+        args.image_variants,
+        job_duration=duration,
+        image_scale=args.image_scale,
+        image_format=args.image_format,
+        image_grain=args.grain,
+    )
+    server.prerender(args.prerender)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -2,8 +2,8 @@
 
 ``POST /faults`` adds a :class:`Fault` (its fields as JSON; 400 if bad), ``DELETE /faults`` clears them,
 ``GET /jobs`` lists the jobs with status and timings, ``POST /finish`` ends every running job now (the
-benchmark's barrier) and ``POST /reset`` forgets jobs, recorded requests and faults. These requests are
-neither recorded nor faulted."""
+benchmark's barrier; a JSON body ``{"spread": s, "seed": n}`` spreads the ends over the next s seconds) and
+``POST /reset`` forgets jobs, recorded requests and faults. These requests are neither recorded nor faulted."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class ControlApi:
                     "status": job.status(now),
                     "created_wall": job.created_wall,
                     "finished_wall": job.finished_wall,
+                    "found_wall": job.found_wall,
                     "polls": job.polls,
                     "prompt": job.params.get("prompt"),
                     "duration": job.duration,
@@ -65,7 +66,9 @@ class ControlApi:
         )
 
     async def _finish(self, request: web.Request) -> web.Response:
-        return web.json_response({"finished": self.server.finish_all()})
+        body = await request.json() if request.can_read_body else {}
+        spread, seed = body.get("spread", 0.0), body.get("seed")
+        return web.json_response({"finished": self.server.finish_all(spread, seed)})
 
     async def _reset(self, request: web.Request) -> web.Response:
         self.server.jobs.clear()

