@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import secrets
 import tempfile
 import time
 import webbrowser
@@ -53,7 +54,9 @@ def playground_settings(environ: Mapping[str, str], *, local_prodia_url: str | N
     dropped = OWN_SETTINGS | (REAL_PRODIA_SETTINGS if local_prodia_url else frozenset())
     values = {name: value for name, value in environ.items() if name not in dropped}
     values.update(
-        DISCORD_TOKEN="playground",  # simcord needs no token; nothing connects to Discord
+        # simcord needs no token (nothing connects to Discord); a random one, since the log filter scrubs the
+        # token wherever it appears: a plain word would be scrubbed from paths and messages too.
+        DISCORD_TOKEN=secrets.token_hex(16),
         DATABASE_URL=database_url,
         USER_COOLDOWN=values.get("USER_COOLDOWN", "1"),
         PROGRESS_INTERVAL=values.get("PROGRESS_INTERVAL", "0.5"),
@@ -61,7 +64,7 @@ def playground_settings(environ: Mapping[str, str], *, local_prodia_url: str | N
     )
     if local_prodia_url:
         api = (values.get("PRODIA_API") or "v1").lower()  # v1 (submit + poll) shows every progress state
-        values.update(PRODIA_API=api, PRODIA_API_KEY="playground", PRODIA_BASE_URL=f"{local_prodia_url}/{api}")
+        values.update(PRODIA_API=api, PRODIA_API_KEY=secrets.token_hex(16), PRODIA_BASE_URL=f"{local_prodia_url}/{api}")
     return Settings.from_env(values, runnable=local_prodia_url is None)
 
 
