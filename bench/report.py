@@ -97,6 +97,18 @@ def _capacity_targets(cap: dict) -> list[dict]:
         )
     else:
         rows.append(_target("bot CPU per job (ms)", cap["cpu_ms_per_job"], "<= 10", None, "split not measured"))
+    e = cap["edits"]
+    interval = next((float(s["value"]) for s in cap["settings"] if s["setting"] == "PROGRESS_INTERVAL"), 2.0)
+    rows.append(
+        _target(
+            "capacity: min real-clock gap between two edits of one message, result included (s)",
+            e["min_gap_any_real_s"],
+            f">= {interval - 0.05:g} (PROGRESS_INTERVAL - 50 ms)",
+            e["min_gap_any_real_s"] is not None and e["min_gap_any_real_s"] >= interval - 0.05,
+            f"the bot on the real clock; {e['gaps_counted_any']} gaps, {e['progress_edits_per_job']} progress edits "
+            f"a job, {e['progress_edits_without_status_change']} without a status change",
+        )
+    )
     undisclosed = [s["setting"] for s in cap["settings"] if not s["why"]]
     rows.append(
         _target(
