@@ -75,6 +75,17 @@ async def ack_phase(run: BotRun) -> dict:
         "fill_seconds": round(fill_seconds, 2),
         "measured": len(latencies),
         "no_defer": missing,
+        **ack_summary(latencies, stage_ms),
+        "ack_ms_p90_by_quarter": _p90_by_quarter(run.times.arrived, before, items),
+        "gc_collections": {gen: sum(1 for g, _ in gc_pauses if g == gen) for gen in (0, 1, 2)},
+        "gc_pause_ms_max": round(max((ms for _, ms in gc_pauses), default=0.0), 3),
+        "gc_gen2_pause_ms": [round(ms, 1) for g, ms in gc_pauses if g == 2],
+    }
+
+
+def ack_summary(latencies: list[float], stage_ms: dict[str, list[float]]) -> dict:
+    """Mean, p50, p99 and max of the acknowledgements (ms), and p50, p99 and max of each stage."""
+    return {
         "ack_ms_mean": round(statistics.fmean(latencies), 3) if latencies else None,
         "ack_ms_p50": round(quantile(latencies, 0.5), 3) if latencies else None,
         "ack_ms_p99": round(quantile(latencies, 0.99), 3) if latencies else None,
@@ -84,10 +95,6 @@ async def ack_phase(run: BotRun) -> dict:
             for name, v in stage_ms.items()
             if v
         },
-        "ack_ms_p90_by_quarter": _p90_by_quarter(run.times.arrived, before, items),
-        "gc_collections": {gen: sum(1 for g, _ in gc_pauses if g == gen) for gen in (0, 1, 2)},
-        "gc_pause_ms_max": round(max((ms for _, ms in gc_pauses), default=0.0), 3),
-        "gc_gen2_pause_ms": [round(ms, 1) for g, ms in gc_pauses if g == 2],
     }
 
 

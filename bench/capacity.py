@@ -13,7 +13,7 @@ from collections import Counter
 
 from bot.core.model_lists import SDXL_MODELS
 
-from .ack import _latencies, _p90_by_quarter
+from .ack import _latencies, _p90_by_quarter, ack_summary
 from .harness import (
     BotRun,
     Totals,
@@ -156,15 +156,7 @@ async def concurrent_phase(run: BotRun) -> dict:
         "deliveries_during_ack_window": delivered_meanwhile,
         "ack_measured": len(latencies),
         "no_defer": missing,
-        "ack_ms_mean": round(statistics.fmean(latencies), 3) if latencies else None,
-        "ack_ms_p50": round(quantile(latencies, 0.5), 3) if latencies else None,
-        "ack_ms_p99": round(quantile(latencies, 0.99), 3) if latencies else None,
-        "ack_ms_max": round(max(latencies), 3) if latencies else None,
-        "stages_ms": {
-            name: {"p50": round(quantile(v, 0.5), 3), "p99": round(quantile(v, 0.99), 3), "max": round(max(v), 3)}
-            for name, v in stage_ms.items()
-            if v
-        },
+        **ack_summary(latencies, stage_ms),
         "ack_ms_p90_by_quarter": _p90_by_quarter(run.times.arrived, before, items),
         "gc_pause_ms_max": round(max((ms for _, ms in gc_pauses), default=0.0), 3),
         "gc_gen2_pauses_ms": [round(ms, 1) for generation, ms in gc_pauses if generation == 2],

@@ -17,20 +17,10 @@ from collections.abc import Callable
 
 from bot.core.prodia.polling import HazardPolling, PollPolicy
 
-from . import workloads
+from . import delivery, workloads
 from .run import FULL, SEED
 
 ROUND_TRIP = 0.002  # seconds from a poll's send to its answer, about the loopback's
-
-
-def arrivals(count: int, spread: float, seed: int) -> list[float]:
-    """The delivery phase's Poisson arrivals (bench/delivery.py job_list draws them the same way)."""
-    rng = random.Random(seed)
-    times, at = [], 0.0
-    for _ in range(count):
-        times.append(at)
-        at += rng.expovariate(count / spread)
-    return times
 
 
 def replay(policy: PollPolicy, jobs: list[tuple[str, float]], starts: list[float]) -> dict:
@@ -89,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         for seed in range(SEED, SEED + args.seeds):
             random.seed(seed)
             planned = workloads.jobs(workload, args.jobs, seed)
-            starts = arrivals(args.jobs, args.spread, seed)
+            starts = [job.arrival for job in delivery.job_list(workload, args.jobs, args.spread, seed)]
             for name, make in POLICIES.items():
                 rows[name].append(replay(make(), planned, starts))
             oracle.append(workloads.oracle_polls(workload, planned, rows["bot"][-1]["delay"]))

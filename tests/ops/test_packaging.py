@@ -213,17 +213,22 @@ def test_main_without_a_token_stops_with_one_sentence(monkeypatch, tmp_path, cap
     assert "DISCORD_TOKEN" in capsys.readouterr().err
 
 
-def test_main_without_a_way_to_discord_stops_with_one_sentence(monkeypatch, tmp_path, capsys):
-    import discord.http
-
-    from bot.__main__ import main
-
+def runnable_environment(monkeypatch, tmp_path) -> None:
+    """Only the settings `python -m bot` needs (canary secrets), in an empty working directory."""
     monkeypatch.chdir(tmp_path)
     for name in config_variables():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DISCORD_TOKEN", "canary-token-5d1e")
     monkeypatch.setenv("PRODIA_API_KEY", "canary-key-5d1e")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+
+
+def test_main_without_a_way_to_discord_stops_with_one_sentence(monkeypatch, tmp_path, capsys):
+    import discord.http
+
+    from bot.__main__ import main
+
+    runnable_environment(monkeypatch, tmp_path)
     monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")  # nothing listens there
     assert main([]) == 1
     err = capsys.readouterr().err
@@ -236,12 +241,7 @@ def test_main_with_its_metrics_port_taken_stops_with_one_sentence(monkeypatch, t
 
     from bot.__main__ import main
 
-    monkeypatch.chdir(tmp_path)
-    for name in config_variables():
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DISCORD_TOKEN", "canary-token-5d1e")
-    monkeypatch.setenv("PRODIA_API_KEY", "canary-key-5d1e")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    runnable_environment(monkeypatch, tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
