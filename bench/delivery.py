@@ -182,5 +182,17 @@ async def run(url: str, count: int, spread: float, seed: int, scale: float = 1.0
             )
             if learned
             else None,
+            # What a policy that learns each model from its finished jobs could do at best (generously: one
+            # finished job teaches the exact distribution): the oracle also knows models no job has shown yet.
+            "learner_polls_at_bot_delay": round(
+                workloads.learner_polls(
+                    workload,
+                    planned,
+                    [job.arrival for job in jobs],
+                    bot["all"].get("delay_mean_s", 0.0),
+                    scale=scale,
+                ),
+                3,
+            ),
         }
     return {"jobs_per_policy": count, "arrival_spread_s": spread, "workloads": results}

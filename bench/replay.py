@@ -3,7 +3,8 @@
 `python -m bench.replay` runs every workload of bench/workloads.py (the same jobs, arrivals and seed as
 the delivery phase) through each policy exactly as `ProdiaClient.poll` drives it (delay, poll, learn),
 with no network and no server: a poll at time t finds the job done when t - submit >= its duration.
-It prints mean delay and polls per job for each policy and the oracle's polls at the bot's delay.
+It prints mean delay and polls per job for each policy, the oracle's polls at the bot's delay, and the best
+a policy that learns each model from its finished jobs could do (`workloads.learner_polls`).
 The delivery phase (`python -m bench --phases delivery`) is the measurement; this is for trying ideas.
 """
 
@@ -24,32 +25,45 @@ ROUND_TRIP = 0.002  # seconds from a poll's send to its answer, about the loopba
 
 
 def replay(policy: PollPolicy, jobs: list[tuple[str, float]], starts: list[float]) -> dict:
-    """Every job polled by `policy` on one simulated clock; what each learns reaches the jobs still running."""
-    events: list[tuple[float, int]] = []  # (time of the next poll, job)
+    """Every job polled by `policy` on one simulated clock; what each learns reaches the jobs still running,
+    and a finished job that says so wakes the sleeping jobs of its model to ask the policy again."""
+    events: list[tuple[float, int, int]] = []  # (time of the next poll, job, version): older versions are stale
     state = {}
     for index, start in enumerate(starts):
-        heapq.heappush(events, (start, index))
-        state[index] = {"not_done_at": None, "polls": 0, "status": "submitted", "first": True}
+        heapq.heappush(events, (start, index, 0))
+        state[index] = {"not_done_at": None, "polls": 0, "status": "submitted", "first": True, "version": 0}
+    sleeping: dict[str, set[int]] = {}
     delays, polls, per_job = [], [], {}
+
+    def sleep(index: int, now: float, elapsed: float, status: str) -> None:
+        job = state[index]
+        job["version"] += 1
+        heapq.heappush(events, (now + policy.delay(jobs[index][0], elapsed, status), index, job["version"]))
+        sleeping.setdefault(jobs[index][0], set()).add(index)
+
     while events:
-        now, index = heapq.heappop(events)
+        now, index, version = heapq.heappop(events)
         model, duration = jobs[index]
         start, job = starts[index], state[index]
+        if version != job["version"]:
+            continue
+        sleeping.get(model, set()).discard(index)
         if job.pop("first", False):  # submitted now: the first wait
-            heapq.heappush(events, (now + policy.delay(model, 0.0, "submitted"), index))
+            sleep(index, now, 0.0, "submitted")
             continue
         sent_at = now - start
         job["polls"] += 1
         if sent_at >= duration:
-            policy.finished(model, job["not_done_at"], sent_at)
+            if policy.finished(model, job["not_done_at"], sent_at):
+                for other in list(sleeping.get(model, ())):  # woken: the delay asked again from now
+                    sleep(other, now, now - starts[other], "generating" if state[other]["polls"] else "submitted")
             delays.append(now + ROUND_TRIP - (start + duration))
             polls.append(job["polls"])
             per_job[index] = job["polls"]
             continue
         job["not_done_at"] = sent_at + ROUND_TRIP
         policy.running(model, sent_at)
-        elapsed = sent_at + ROUND_TRIP
-        heapq.heappush(events, (start + elapsed + policy.delay(model, elapsed, "generating"), index))
+        sleep(index, start + sent_at + ROUND_TRIP, sent_at + ROUND_TRIP, "generating")
     ordered = sorted(delays)
     return {
         "delay": statistics.fmean(delays),
@@ -72,10 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spread", type=float, default=FULL["delivery_spread"])
     parser.add_argument("--seeds", type=int, default=1, help="average over this many seeds (the first is the bench's)")
     args = parser.parse_args(argv)
-    print(f"{'workload':<12} " + " ".join(f"{name:>20}" for name in POLICIES) + "   oracle  bot/oracle  bot/250ms")
+    columns = "   oracle  bot/oracle  learner  bot/learner  bot/250ms"
+    print(f"{'workload':<12} " + " ".join(f"{name:>20}" for name in POLICIES) + columns)
     for workload in workloads.WORKLOADS:
         rows: dict[str, list[dict]] = {name: [] for name in POLICIES}
-        oracle = []
+        oracle, learner = [], []
         for seed in range(SEED, SEED + args.seeds):
             random.seed(seed)
             planned = workloads.jobs(workload, args.jobs, seed)
@@ -83,11 +98,14 @@ def main(argv: list[str] | None = None) -> None:
             for name, make in POLICIES.items():
                 rows[name].append(replay(make(), planned, starts))
             oracle.append(workloads.oracle_polls(workload, planned, rows["bot"][-1]["delay"]))
+            learner.append(workloads.learner_polls(workload, planned, starts, rows["bot"][-1]["delay"]))
         mean = {name: {k: statistics.fmean(r[k] for r in rs) for k in ("delay", "polls")} for name, rs in rows.items()}
         cells = " ".join(f"{m['delay'] * 1000:7.0f} ms / {m['polls']:5.2f}" for m in mean.values())
         bot, fixed, best = mean["bot"], mean["every 250 ms"], statistics.fmean(oracle)
+        learnt = statistics.fmean(learner)
         print(
             f"{workload.name:<12} {cells}   {best:6.2f}  {bot['polls'] / best:9.2f}x"
+            f"  {learnt:7.2f}  {bot['polls'] / learnt:10.2f}x"
             f"  {bot['polls'] / fixed['polls']:.2f}x polls {bot['delay'] / fixed['delay']:.2f}x delay"
         )
 

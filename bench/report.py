@@ -31,6 +31,14 @@ def _delivery_targets(delivery: dict) -> list[dict]:
         ]
         for label, value, limit in checks:
             rows.append(_target(f"{name}: {label}", round(value, 3), f"<= {limit}", value <= limit, "all jobs"))
+        if w.get("learner_polls_at_bot_delay"):
+            rows.append(
+                _context(
+                    f"{name}: bot polls / a learner's best at the bot's delay",
+                    round(bot["polls_per_job"] / w["learner_polls_at_bot_delay"], 3),
+                    "each model known exactly once one of its jobs has finished, unknown models as the whole workload",
+                )
+            )
         learned, oracle = p["bot"]["after_warm_up"], w.get("oracle_polls_after_warm_up_at_bot_delay")
         if oracle and learned.get("jobs"):
             rows.append(
@@ -244,11 +252,16 @@ def table(report: dict) -> str:
     if delivery:
         lines.append("")
         lines.append(f"v1 delivery: {delivery['jobs_per_policy']} jobs per workload and policy, the same jobs for each")
-        lines.append(f"{'workload':<12} {'policy':<12} {'delay mean':>10} {'p95':>7} {'polls/job':>9} {'oracle':>7}")
+        lines.append(
+            f"{'workload':<12} {'policy':<12} {'delay mean':>10} {'p95':>7} {'polls/job':>9}"
+            f" {'oracle':>7} {'learner':>7}"
+        )
         for name, w in delivery["workloads"].items():
             for policy, p in w["policies"].items():
                 a = p["all"]
                 oracle = f"{w['oracle_polls_at_bot_delay']:>7.2f}" if policy == "bot" else ""
+                if policy == "bot" and w.get("learner_polls_at_bot_delay"):
+                    oracle += f" {w['learner_polls_at_bot_delay']:>7.2f}"
                 lines.append(
                     f"{name:<12} {policy:<12} {a['delay_mean_s'] * 1000:>8.0f}ms {a['delay_p95_s'] * 1000:>5.0f}ms "
                     f"{a['polls_per_job']:>9.2f} {oracle}"

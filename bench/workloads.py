@@ -108,15 +108,22 @@ def oracle_polls(
         counted += 1
         key = (model, index >= count // 2)
         if key not in k_cache:
-            rng = random.Random(zlib.crc32(repr(key).encode()))
-            sample = []
-            while len(sample) < draws:
-                drawn_model, seconds = workload.draw(rng, index, count)
-                if drawn_model == model:
-                    sample.append(seconds)
-            k_cache[key] = _k(sample)
+            k_cache[key] = _model_k(workload, key, count, draws)
         total += 1 + scale * k_cache[key] ** 2 / (2 * delay)  # time scaled by a: K² scales by a
     return total / counted if counted else float("nan")
+
+
+def _model_k(workload: Workload, key: tuple[str, bool], count: int, draws: int) -> float:
+    """K of one model's durations (in the second half of the jobs if key[1]), from `draws` fresh draws."""
+    model, second_half = key
+    index = count - 1 if second_half else 0
+    rng = random.Random(zlib.crc32(repr(key).encode()))
+    sample: list[float] = []
+    while len(sample) < draws:
+        drawn_model, seconds = workload.draw(rng, index, count)
+        if drawn_model == model:
+            sample.append(seconds)
+    return _k(sample)
 
 
 def _k(sample: list[float], bins: int = 400) -> float:
@@ -134,3 +141,41 @@ def _k(sample: list[float], bins: int = 400) -> float:
         k += math.sqrt(max(0.0, f * s)) * width
         above -= c
     return k
+
+
+def learner_polls(
+    workload: Workload,
+    planned: list[tuple[str, float]],
+    starts: list[float],
+    delay: float,
+    draws: int = 4000,
+    scale: float = 1.0,
+) -> float:
+    """Mean polls per job of the best schedule with this mean delay for a policy that learns: a job knows its
+    model's true distribution (for the drift, its half's) once a job of that model (and half) submitted before
+    it has finished; until then it knows only the workload's distribution over every model (both halves).
+
+    Still generous to a learner: one finished job teaches the exact distribution, and the distribution of
+    unseen models is known exactly. So no policy that learns from finished jobs can poll less; the oracle
+    (`oracle_polls`) also knows every model before its first job, which none can."""
+    if delay <= 0:
+        return float("inf")
+    count = len(planned)
+    finished_at: dict[tuple[str, bool], float] = {}  # the earliest finish of a job of each (model, half)
+    for index, (model, seconds) in enumerate(planned):
+        key = (model, index >= count // 2)
+        finished_at[key] = min(finished_at.get(key, math.inf), starts[index] + seconds * scale)
+    known_k: dict[tuple[str, bool], float] = {}
+    rng = random.Random(zlib.crc32(repr(workload.name).encode()))
+    pooled = _k([workload.draw(rng, rng.randrange(count), count)[1] for _ in range(draws)])
+    total = 0.0
+    for index, (model, _) in enumerate(planned):
+        key = (model, index >= count // 2)
+        if finished_at[key] <= starts[index]:
+            if key not in known_k:
+                known_k[key] = _model_k(workload, key, count, draws)
+            k = known_k[key]
+        else:
+            k = pooled
+        total += 1 + scale * k**2 / (2 * delay)
+    return total / count if count else float("nan")

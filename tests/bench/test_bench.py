@@ -115,7 +115,8 @@ def test_edit_gaps_are_judged_on_the_real_clock():
     rows = {row["target"]: row for row in report["targets"]}
     row = rows["min real-clock gap between any two edits of one message, result edit included (s)"]
     assert row["measured"] == edits["edits"]["min_gap_any_real_s"] and row["limit"].startswith(">= 1.95")
-    assert row["pass"] is (row["measured"] >= 1.95)
+    # No message may get two edits in a tiny run on a loaded machine: then the target cannot pass.
+    assert row["pass"] is (row["measured"] is not None and row["measured"] >= 1.95)
 
 
 def test_delivery_jobs_arrive_over_the_spread_with_the_planned_durations():

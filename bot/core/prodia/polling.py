@@ -18,7 +18,10 @@ formula with the true distribution.
 that models share: a model's typical duration is the recency-weighted median of its last `window`
 durations (half-weight after `half_life` jobs, so a drift is followed), the shape is the residuals
 around it, its own and the other models' recent ones (these weigh `shared_weight` jobs in all), so a
-model seen once or twice is as predictable as the busy ones say models are. f and S come from a
+model seen once or twice is as predictable as the busy ones say models are. Three durations in a row
+beyond every earlier one of the model, on the same side, are a level shift (a new model version, a loaded
+cluster), not outliers: the model's older durations are forgotten (replayed on the drift workload, 2 s ->
+4 s halfway: 4.7 polls a job instead of 6.2 at the same delay; on the others it never fires). f and S come from a
 Gaussian kernel estimate over that sample (Silverman's bandwidth, widened by the uncertainty of a
 typical duration known from n jobs), mixed with a log-uniform prior reaching 10x the longest duration
 seen, whose share is the chance that the next job outlasts everything seen (1/(n+1) for n jobs),
@@ -68,12 +71,15 @@ class PollPolicy:
     def delay(self, model: str, elapsed: float, status: str) -> float:
         return self.interval
 
-    def finished(self, model: str, running_at: float | None, done_at: float) -> None:
+    def finished(self, model: str, running_at: float | None, done_at: float) -> bool:
         """A poll `done_at` seconds after submit found the job done; the answer before it (at `running_at`,
-        None if this was the first poll) said running. A fixed interval has nothing to learn."""
+        None if this was the first poll) said running. True if what it taught may make polls of the model's
+        other jobs due earlier than planned (the caller wakes them). A fixed interval has nothing to learn."""
+        return False
 
-    def observe(self, model: str, duration: float) -> None:
-        """Learn that a job of `model` took `duration` seconds."""
+    def observe(self, model: str, duration: float) -> bool:
+        """Learn that a job of `model` took `duration` seconds; True as for `finished`."""
+        return False
 
     def running(self, model: str, elapsed: float) -> None:
         """Learn that a job of `model` was still unfinished `elapsed` seconds after its submit."""
@@ -85,10 +91,19 @@ class Schedule:
 
     at: list[float]
     polls: list[float]
+    survival: list[float]  # the estimated chance that a job still runs at each point of `at`
 
     @property
     def end(self) -> float:
         return self.at[-1]
+
+    def done_by_first_poll(self) -> float:
+        """The estimated chance that a job is already done when its first poll comes."""
+        first = self.next_poll(0.0)
+        if first is None:
+            return 1.0
+        i = min(bisect.bisect_left(self.at, first), len(self.at) - 1)
+        return 1.0 - self.survival[i]
 
     def next_poll(self, elapsed: float, step: float = 1.0) -> float | None:
         """When M has grown by `step` after `elapsed`, or None past the end of the grid."""
@@ -156,26 +171,30 @@ def schedule(
     for i in range(1, len(at)):
         dt = at[i] - at[i - 1]
         if survival[i] < 1e-6:
-            return Schedule(at[:i], polls)
+            return Schedule(at[:i], polls, survival[:i])
         # At most one poll per half target delay: near the end of what was seen the hazard soars.
         acc += min(dt / (0.5 * target_delay), c * math.sqrt(density[i] / survival[i]) * dt)
         polls.append(acc)
-    return Schedule(at, polls)
+    return Schedule(at, polls, survival)
 
 
 def weighted_median(values: list[float], weights: list[float]) -> float:
-    half, acc = 0.5 * sum(weights), 0.0
-    for value, weight in sorted(zip(values, weights, strict=True)):
-        acc += weight
-        if acc >= half:
-            return value
-    return max(values)
+    return weighted_quantile(values, weights, 0.5)
 
 
 def weighted_spread(values: list[float], weights: list[float]) -> float:
     total = sum(weights)
     mean = sum(w * v for w, v in zip(weights, values, strict=True)) / total
     return math.sqrt(sum(w * (v - mean) ** 2 for w, v in zip(weights, values, strict=True)) / total)
+
+
+def weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
+    share, acc = q * sum(weights), 0.0
+    for value, weight in sorted(zip(values, weights, strict=True)):
+        acc += weight
+        if acc >= share:
+            return value
+    return max(values)
 
 
 @dataclass
@@ -187,13 +206,47 @@ class ModelHistory:
     centre: float = 0.0
     residuals: tuple[float, ...] = ()
 
-    def add(self, log_duration: float, half_life: float) -> None:
+    def add(self, log_duration: float, half_life: float) -> bool:
+        """Add one duration; True if it revealed a shift to shorter durations."""
         self.logs.append(log_duration)
+        shift = self.shifted()
+        if shift:  # the model changed (a new version, a loaded cluster): forget what it was
+            for _ in range(len(self.logs) - SHIFT_RUN):
+                self.logs.popleft()
         n = len(self.logs)
         self.centre = weighted_median(list(self.logs), recency(n, half_life))
         # Residuals from an in-sample median understate the spread for a few jobs: widened as a variance is.
         widen = math.sqrt(n / (n - 1)) if n > 1 else 0.0
         self.residuals = tuple((x - self.centre) * widen for x in self.logs)
+        return shift < 0
+
+    def shifted(self) -> int:
+        """1 (longer) or -1 (shorter) if the last SHIFT_RUN durations all lie beyond every earlier one, on the
+        same side, by a clear margin: a level shift, not outliers (one in ten makes a run of three about once in
+        a thousand); else 0."""
+        if len(self.logs) < SHIFT_RUN + 2:
+            return 0
+        logs = list(self.logs)
+        older, newest = logs[:-SHIFT_RUN], logs[-SHIFT_RUN:]
+        margin = max(SHIFT_MARGIN, 2 * weighted_spread(older, [1.0] * len(older)))
+        if min(newest) > max(older) + margin:
+            return 1
+        return -1 if max(newest) < min(older) - margin else 0
+
+
+SHIFT_RUN = 3  # durations in a row that reveal a shift in a model's durations
+SHIFT_MARGIN = 0.15  # beyond every earlier duration by this much in log units (16 %) at least
+
+
+def improbable(first_polls: deque[tuple[bool, float]], level: float = 0.001) -> bool:
+    """Were too many of these jobs done by their first poll for the estimated chances (a binomial tail at
+    their mean chance below `level`)? Then the model got faster than its schedule assumes."""
+    done = sum(found for found, _ in first_polls)
+    if done < 2:
+        return False
+    n, p = len(first_polls), sum(chance for _, chance in first_polls) / len(first_polls)
+    tail = sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(done, n + 1))
+    return tail < level
 
 
 def effective_size(weights: list[float]) -> float:
@@ -235,7 +288,10 @@ class HazardPolling(PollPolicy):
         self._schedules: dict[str, tuple[Schedule, int]] = {}  # with the count of observations it was made at
         self._observations = 0
         self._bounded: dict[str, int] = {}  # per model: how many jobs in a row were found done at the first poll
+        # per model, its last 5 jobs: (found done at the first poll, the estimated chance of that)
+        self._first_polls: dict[str, deque[tuple[bool, float]]] = {}
         self._unfinished: dict[str, float] = {}  # per model without history: the longest a job ran unfinished
+        self._forgotten: set[str] = set()  # models forgotten after a speed-up, not yet seen again
 
     def _estimate(self, model: str) -> tuple[list[float], list[float], float, float] | None:
         """A model's predicted log-durations as a weighted sample and a kernel bandwidth (log units).
@@ -308,31 +364,53 @@ class HazardPolling(PollPolicy):
     def _jitter(self) -> float:
         return random.uniform(1 - self.jitter, 1 + self.jitter)
 
-    def finished(self, model: str, running_at: float | None, done_at: float) -> None:
+    def finished(self, model: str, running_at: float | None, done_at: float) -> bool:
         """Learn the bracket's midpoint where it is narrow, nothing from a wide one (a long sleep after
         early polls). A first poll that found the job done gives only an upper bound: taken as is once,
-        10 % lower for each further job of the model found so in a row (down to half), or a model that
-        got faster would be learned one slightly-too-late first poll at a time."""
+        10 % lower for each further job of the model found so in a row. SHIFT_RUN of the last 5 (rare while
+        the schedule fits: it puts few jobs' ends before the first poll) say the model got faster: it is forgotten
+        and learned afresh from polls at the interval, and the jobs asleep are woken (True)."""
+        # Judged only on a model known from a few jobs: one learned from one or two is often wrong, not changed.
+        history = self._models.get(model)
+        learned = self.schedule(model) if history is not None and len(history.logs) >= 8 else None
+        recent = self._first_polls.setdefault(model, deque(maxlen=5))
+        recent.append((running_at is None, learned.done_by_first_poll() if learned else 1.0))
         if running_at is None:
+            if improbable(recent):
+                self.forget(model)
+                return True
             streak = self._bounded[model] = self._bounded.get(model, 0) + 1
-            self.observe(model, max(0.5, 1.1 - 0.1 * streak) * done_at)
-            return
+            return self.observe(model, max(0.5, 1.1 - 0.1 * streak) * done_at)
         self._bounded.pop(model, None)
         if done_at - running_at <= max(0.5, 0.25 * done_at):
-            self.observe(model, (running_at + done_at) / 2)
+            return self.observe(model, (running_at + done_at) / 2)
+        return False
 
-    def observe(self, model: str, duration: float) -> None:
+    def forget(self, model: str) -> None:
+        """Drop everything learned of `model`: its durations no longer describe it."""
+        self._models.pop(model, None)
+        self._schedules.pop(model, None)
+        self._bounded.pop(model, None)
+        self._first_polls.pop(model, None)
+        self._unfinished.pop(model, None)
+        self._forgotten.add(model)  # its jobs still running began before the change: what they say is stale
+        self._recent = deque(((name, x) for name, x in self._recent if name != model), maxlen=self.window)
+
+    def observe(self, model: str, duration: float) -> bool:
         if duration < 0:
-            return
+            return False
         log_duration = math.log(max(duration, 0.01))
-        self._models.setdefault(model, ModelHistory(deque(maxlen=self.window))).add(log_duration, self.half_life)
+        history = self._models.setdefault(model, ModelHistory(deque(maxlen=self.window)))
+        faster = history.add(log_duration, self.half_life)
         self._recent.append((model, log_duration))
         self._observations += 1
         self._schedules.pop(model, None)  # its own history changed: recomputed at the next delay
         self._unfinished.pop(model, None)  # history answers from now on
+        self._forgotten.discard(model)
+        return faster
 
     def running(self, model: str, elapsed: float) -> None:
-        if model not in self._models:
+        if model not in self._models and model not in self._forgotten:
             self._unfinished[model] = max(self._unfinished.get(model, 0.0), elapsed)
 
 

@@ -224,3 +224,20 @@ def test_a_model_that_got_faster_is_found_at_the_first_poll_then_learned():
         polls_for(policy, MODEL, 2.0)
     assert late[0] > 1.0
     assert late[-1] < 0.3  # within a window's worth of jobs, the first poll is back near 2 s
+
+
+def test_a_level_shift_is_learned_from_three_jobs_while_a_lone_outlier_is_not_taken_for_one():
+    rng = random.Random(9)
+
+    def around(base: float, count: int) -> list[float]:
+        return [base * rng.uniform(0.95, 1.05) for _ in range(count)]
+
+    shifted = HazardPolling(0.25, jitter=0)
+    simulate(shifted, around(2.0, 30) + around(4.0, 3))  # durations double
+    fresh = HazardPolling(0.25, jitter=0)
+    simulate(fresh, around(4.0, 3))  # as if the model had always taken 4 s
+    assert polls_for(shifted, MODEL, 4.0) <= polls_for(fresh, MODEL, 4.0)
+
+    steady = HazardPolling(0.25, jitter=0)
+    simulate(steady, [*around(3.0, 30), 15.0, *around(3.0, 2)])  # one job 5x longer, then as before
+    assert steady.delay(MODEL, 0.0, "submitted") < 3.0  # still first polled before 3 s, not towards 15 s
