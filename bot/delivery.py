@@ -159,10 +159,18 @@ class ProgressReporter:
 
 
 async def add_reroll(message: discord.Message | discord.PartialMessage, locale: str | None) -> None:
+    """React 🔄 on a delivered result. Never raises: the image is delivered already, and an error raised from here
+    reached the command's error handler, which replaced the image with "Something went wrong" (found by the
+    chaos run: a 5xx on the reaction, then on this fallback edit)."""
     try:
         await message.add_reaction(REROLL_EMOJI)
-    except discord.HTTPException as exc:  # no Add Reactions permission: say how to reroll instead
+    except discord.Forbidden as exc:  # no Add Reactions permission: say how to reroll instead
         log.info("Could not add the reroll reaction: %s", exc)
         embed = message.embeds[0] if isinstance(message, discord.Message) and message.embeds else None
         if embed is not None:
-            await message.edit(content=text("result.no_reaction", locale), embed=embed)
+            try:
+                await message.edit(content=text("result.no_reaction", locale), embed=embed)
+            except discord.HTTPException as exc:
+                log.warning("Could not say how to reroll: %s", exc)
+    except discord.HTTPException as exc:  # Discord failing: the reaction is a convenience, not worth a retry
+        log.warning("Could not add the reroll reaction: %s", exc)

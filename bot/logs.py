@@ -110,9 +110,18 @@ class JsonFormatter(logging.Formatter):
         return format_traceback(ei)
 
 
+# Discord's webhook and interaction tokens: in URL paths (discord.py logs every request's URL at DEBUG) and as
+# the `token` field of an interaction's payload (its gateway logs every event at DEBUG). Each token lets anyone
+# post as the bot in that channel for 15 minutes.
+_WEBHOOK_TOKEN = re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/\s?#'\"]+")
+_TOKEN_FIELD = re.compile(r"""(["']token["']\s*:\s*["'])[^"']+""")
+REDACTED = "<redacted>"
+
+
 class SecretFilter(logging.Filter):
     """Defence in depth: no code logs a secret, and this replaces any that slips into a line anyway,
-    in the message, a job's fields, the traceback or the stack."""
+    in the message, a job's fields, the traceback or the stack: the bot's own secrets, and at every
+    level any webhook or interaction token."""
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
@@ -121,12 +130,11 @@ class SecretFilter(logging.Filter):
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "[secret]")
-        return text
+        text = _WEBHOOK_TOKEN.sub(rf"\1{REDACTED}", text)
+        return _TOKEN_FIELD.sub(rf"\1{REDACTED}", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
+        message = record.getMessage()  # the arguments merged in, so a token in one is caught too
         if (scrubbed := self.scrub(message)) != message:
             record.msg, record.args = scrubbed, ()
         job = getattr(record, "job", None)
@@ -145,6 +153,8 @@ def setup_logging(settings: Settings) -> None:
     level = getattr(logging, settings.log_level)
     formatter = JsonFormatter() if settings.log_json else PlainFormatter()
     discord.utils.setup_logging(level=level, formatter=formatter, root=True)
+    # aiosqlite's DEBUG lines repeat every query with its arguments: interaction tokens and prompts among them.
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
     secrets = [s.reveal() for s in (settings.discord_token, settings.prodia_api_key) if s is not None]
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretFilter(secrets))

@@ -2,7 +2,8 @@
 
 Built once at start-up from the resources the entry point opened; the slash command, the 🔄 reaction
 and recovery after a restart each describe their job with an `Origin` and call it. A job counts as
-delivered only once Discord accepted the result; a failing store is logged and never stops a job.
+delivered only once Discord accepted the result; a failing store is logged and never stops an accepted job
+(a new one whose limits it cannot check is refused: see `admit`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from .core.catalog import Catalog, PreparedJob
 from .core.config import Settings
 from .core.errors import AuthError, ImagineError, ProdiaError, QuotaError
 from .core.images import fit_to_limit
-from .core.jobs import JobQueue, Restarting, UserLimits, check_guild_limits
+from .core.jobs import BlockedWord, JobQueue, LimitsUnavailable, Place, Restarting, UserLimits, find_blocked
+from .core.limits import DailyLimit, Limits, LocalLimits, Reservation, SharedLimits, SharedProdiaSlots
 from .core.messages import error_text, text
 from .core.origin import JobState, Origin
-from .core.prodia import GenerationResult, ProdiaClient, Progress
-from .core.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError
+from .core.prodia import GenerationResult, ProdiaClient, Progress, Sends
+from .core.store import CapScope, Claim, GuildSettings, JobRecord, ResultRecord, Store, StoreError
 from .delivery import ProgressReporter, Reply, add_reroll
 from .metrics import Metrics
 from .render import result_embed
@@ -36,17 +38,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 PRE_DEFER_BUDGET = 1.0  # seconds the database may take before the defer; Discord allows 3 in all
 # A job is leased to the process running it and renewed while it runs; a process that dies lets its
-# leases lapse, and a live one takes the jobs over.
-LEASE_SECONDS = 120.0
+# leases lapse, and a live one takes the jobs over. The default of JOB_LEASE_SECONDS.
+LEASE_SECONDS = Settings.job_lease_seconds
+# Rounds (the first run, then recovery passes) Discord may refuse a job's reply (5xx, 429, 403: no access, maybe
+# for now) before the job is given up; a 404 (the channel is gone) gives it up at once.
+MAX_DELIVERY_ROUNDS = 3
 
 
 class Journal:
     """One job's row in the journal. Writes that fail are logged: the image matters more."""
 
-    def __init__(self, store: Store, job_id: str, *, prodia_job_id: str | None = None) -> None:
+    def __init__(self, store: Store, job_id: str, *, prodia_job_id: str | None = None, attempts: int = 0) -> None:
         self.store = store
         self.job_id = job_id
         self.prodia_job_id = prodia_job_id  # where Prodia knows the job by (resumption picks it up by this)
+        self.attempts = attempts  # sends to Prodia so far, every run and retry included (`jobs.attempts`)
+
+    def sends(self) -> Sends:
+        """This run's count of sends to Prodia, from the journal's, journaling each before it leaves."""
+        return Sends(earlier=self.attempts, record=self._sent)
+
+    async def _sent(self, total: int) -> None:
+        self.attempts = total
+        await self.update(attempts=total)
 
     async def update(self, **changes: Any) -> None:
         try:
@@ -71,10 +85,31 @@ class JobPipeline:
         self.store = store
         self.prodia = prodia
         self.catalog = catalog  # replaced when v1's live model list is refreshed
-        self.queue = JobQueue(settings.max_concurrent_jobs, settings.queue_size)
-        self.user_limits = UserLimits(settings.user_max_jobs, settings.user_cooldown)
         self.running: dict[asyncio.Task[Any], str] = {}  # task -> journal id: no recovery sweep takes these
         self.instance_id = uuid.uuid4().hex  # names this process in job leases
+        self.lease = settings.job_lease_seconds
+        self.user_limits = UserLimits(settings.user_max_jobs, settings.user_cooldown)
+        self.limits: Limits
+        self.prodia_slots: SharedProdiaSlots | None = None
+        if store.backend == "postgresql":  # processes may share the database: so do the limits, and Prodia's slots
+            self.limits = SharedLimits(
+                store,
+                max_jobs=settings.user_max_jobs,
+                cooldown=settings.user_cooldown,
+                owner=self.instance_id,
+                lease=self.lease,
+            )
+            key = settings.prodia_api_key.reveal() if settings.prodia_api_key else ""
+            self.prodia_slots = SharedProdiaSlots(
+                store, api_key=key, size=settings.max_concurrent_jobs, owner=self.instance_id, lease=self.lease
+            )
+        else:  # one process: in memory, no database round trip unless a daily cap applies
+            self.limits = LocalLimits(store, self.user_limits)
+        self.queue = JobQueue(settings.max_concurrent_jobs, settings.queue_size, self.prodia_slots)
+        # What a job Discord refused (5xx, 429) had to show, its image or its failure, by journal id: the next
+        # recovery pass delivers that instead of asking Prodia again. Dropped once delivered or given up.
+        self.undelivered: dict[str, GenerationResult | Exception] = {}
+        self.delivery_rounds: dict[str, int] = {}
         self.metrics = metrics or Metrics()
         self.metrics.watch_queue(self.queue)
         self.closing = False  # set when the bot stops: no new job is taken, none is leased
@@ -85,39 +120,72 @@ class JobPipeline:
     # -- admission (before the defer: refusals are private, and Discord's 3 s deadline holds) --------
 
     async def guild_settings(self, guild_id: int | None) -> GuildSettings:
-        """The guild's defaults and policies, within the pre-defer budget; built-in ones if the store fails."""
+        """The guild's defaults and policies within the pre-defer budget: the cached copy, even an expired one (the
+        store logs a failed refresh), else the store's. LimitsUnavailable if neither answers: a server's blocked
+        words and daily cap are never skipped."""
         if guild_id is None:
             return GuildSettings()
         try:
-            settings = await bounded(self.store.guild_settings(guild_id, allow_stale=True))
-        except StoreError:  # the image matters more than the defaults: go on with the built-in ones
-            log.exception("Could not read the defaults of guild %s", guild_id)
-            settings = None
-        return settings or GuildSettings()
+            return await bounded(self.store.guild_settings(guild_id, allow_stale=True))
+        except StoreError as exc:
+            log.error("Could not read the settings of guild %s (%s); refusing the job", guild_id, exc)
+            raise LimitsUnavailable("guild settings unavailable") from exc
 
-    async def admit(self, origin: Origin, prompt: str, settings: GuildSettings) -> Callable[[], None]:
-        """Raise the ImagineError that refuses this job now, or take the user's place and return its release."""
+    async def admit(self, origin: Origin, prompt: str, settings: GuildSettings) -> Reservation:
+        """Raise the ImagineError that refuses this job now, or take all its places at once (the queue's, the
+        user's, the cooldown, today's under each cap) and return them; the caller releases them when the job ends,
+        or at once if it never starts."""
         if self.closing:
             raise Restarting("the bot is stopping")
-        self.queue.check_room()
-        if origin.guild_id is not None:
-            await bounded(check_guild_limits(self.store, origin.guild_id, settings, prompt))
-        return self.user_limits.admit(origin.user_id)
+        if word := find_blocked(prompt, settings.blocked_words):
+            raise BlockedWord("blocked word", word=word)
+        place = self.queue.reserve()  # QueueFull
+        caps = self.daily_caps(origin, settings)
+        claim = Claim(uuid.uuid4().hex, origin.user_id, origin.guild_id, tuple(cap.scope for cap in caps))
+        try:
+            reservation = await bounded(self.limits.reserve(claim, caps))
+        except BaseException:
+            place.release()
+            raise
+        reservation.place = place
+        return reservation
+
+    async def renew_places(self) -> None:
+        """Keep the places this process's jobs hold in the database (PostgreSQL) leased while they run."""
+        await self.limits.renew()
+        if self.prodia_slots is not None:
+            await self.prodia_slots.renew()
+
+    def daily_caps(self, origin: Origin, settings: GuildSettings) -> tuple[DailyLimit, ...]:
+        """The server's cap (`/settings`), or DM_DAILY_CAP in a DM; USER_DAILY_CAP everywhere. 0 or None: none."""
+        caps = []
+        if origin.guild_id is not None and settings.daily_cap:
+            caps.append(DailyLimit(CapScope("guild", origin.guild_id), settings.daily_cap))
+        if origin.guild_id is None and self.settings.dm_daily_cap:
+            caps.append(DailyLimit(CapScope("dm", origin.user_id), self.settings.dm_daily_cap))
+        if self.settings.user_daily_cap:
+            caps.append(DailyLimit(CapScope("user", origin.user_id), self.settings.user_daily_cap))
+        return tuple(caps)
 
     # -- one job -------------------------------------------------------------------------------------
 
     async def start(
-        self, job: PreparedJob, reply: Reply, origin: Origin
+        self, job: PreparedJob, reply: Reply, origin: Origin, reservation: Reservation | None = None
     ) -> discord.Message | discord.PartialMessage | None:
-        """Journal an admitted job (its reply already shown) and run it to the end."""
-        journal = await self.journal(job, origin, message_id=reply.message.id if reply.message else None)
-        return await self.run(job, reply, origin, journal)
+        """Journal an admitted job (its reply already shown) and run it to the end, in the places it reserved."""
+        message_id = reply.message.id if reply.message else None
+        journal = await self.journal(job, origin, message_id=message_id, reservation=reservation)
+        return await self.run(job, reply, origin, journal, place=reservation.place if reservation else None)
 
-    async def journal(self, job: PreparedJob, origin: Origin, *, message_id: int | None) -> Journal:
+    async def journal(
+        self, job: PreparedJob, origin: Origin, *, message_id: int | None, reservation: Reservation | None = None
+    ) -> Journal:
         """Record an accepted job (seed fixed) before it is submitted, leased to this process."""
         now = time.time()
+        if reservation is not None:
+            reservation.started = True  # from now on its journal row counts, and its cooldown stays
         record = JobRecord(
-            id=uuid.uuid4().hex,
+            id=reservation.job_id if reservation else uuid.uuid4().hex,
             kind=origin.kind,
             guild_id=origin.guild_id,
             channel_id=origin.channel_id,
@@ -141,13 +209,13 @@ class JobPipeline:
         try:
             await self.store.add_job(record)
             if not self.closing:  # a job journaled while the bot stops is left unleased: the next start takes it
-                await self.store.claim_job(record.id, self.instance_id, lease=LEASE_SECONDS)
+                await self.store.claim_job(record.id, self.instance_id, lease=self.lease)
         except Exception:  # the user still gets the image; only a restart would lose it
             log.exception("Could not journal a new job")
         return Journal(self.store, record.id)
 
     async def run(
-        self, job: PreparedJob, reply: Reply, origin: Origin, journal: Journal
+        self, job: PreparedJob, reply: Reply, origin: Origin, journal: Journal, *, place: Place | None = None
     ) -> discord.Message | discord.PartialMessage | None:
         """Generate `job` and deliver it to `reply`. Every path ends in an edit: the image, or what went wrong.
 
@@ -162,29 +230,34 @@ class JobPipeline:
         )
         reply.on_message = lambda message_id: journal.update(message_id=message_id)
         outcome = Outcome(self, job, journal, progress)
+        pending: GenerationResult | Exception | None = self.undelivered.pop(journal.job_id, None)
         try:
             try:
-                result = await self._generate(job, journal, progress)
+                if isinstance(pending, Exception):
+                    raise pending  # its sentence was refused by Discord before: shown now, Prodia not asked again
+                result = pending or await self._generate(job, journal, progress, place)
+                pending = result
                 file, embed = await result_message(job, result, origin, outcome.elapsed())
             except Exception as exc:
+                logged, pending = pending is exc, exc
                 await progress.final_turn()
-                await self._report_failure(exc, reply, origin, outcome)
+                await self._report_failure(exc, reply, origin, outcome, logged=logged)
                 return None
             await progress.final_turn()
             try:
                 message = await reply.edit(content=None, embed=embed, file=file)
             except discord.Forbidden:
                 # No Attach Files / Embed Links here: say so in text instead of failing silently.
-                outcome.log("error.missing_permissions", result.price)
                 await reply.edit(content=text("error.missing_permissions", origin.locale))
+                outcome.log("error.missing_permissions", result.price)
                 await journal.update(state=JobState.FAILED, error="error.missing_permissions")
                 return None
             finally:
                 release(file)
             await journal.update(state=JobState.DELIVERED, message_id=message.id)
+            self.delivery_rounds.pop(journal.job_id, None)
         except discord.HTTPException as exc:
-            # Discord is failing: keep the job unfinished so the next pass or start delivers it.
-            log.warning("Job %s could not be delivered now: %s", journal.job_id, exc)
+            await self._not_delivered(exc, journal, pending, outcome)
             return None
         finally:
             await progress.stop()
@@ -194,29 +267,63 @@ class JobPipeline:
         await remember(self.store, job, message, result.seed, origin)
         return message
 
-    async def _generate(self, job: PreparedJob, journal: Journal, progress: ProgressReporter) -> GenerationResult:
+    async def _generate(
+        self, job: PreparedJob, journal: Journal, progress: ProgressReporter, place: Place | None = None
+    ) -> GenerationResult:
         async def on_progress(step: Progress) -> None:
             if step.state == "submitted" and step.job_id:  # from now on a restart resumes it by this id
                 await journal.update(state=JobState.SUBMITTED, prodia_job_id=step.job_id)
             await progress.update(step.state)
 
-        async with self.queue.slot(on_position=lambda position: progress.update("waiting", position)):
-            result = await self.prodia.generate(job, on_progress, job_id=journal.prodia_job_id)
+        async with self.queue.slot(lambda position: progress.update("waiting", position), place=place):
+            result = await self.prodia.generate(job, on_progress, job_id=journal.prodia_job_id, sends=journal.sends())
         self.metrics.spent(result.price)
         await journal.update(state=JobState.GENERATED, price=result.price)
         return result
 
-    async def _report_failure(self, exc: Exception, reply: Reply, origin: Origin, outcome: Outcome) -> None:
+    async def _report_failure(
+        self, exc: Exception, reply: Reply, origin: Origin, outcome: Outcome, *, logged: bool = False
+    ) -> None:
+        """Show the user what went wrong; `logged`: a failure logged and counted already, whose sentence Discord
+        refused then."""
         key = exc.key if isinstance(exc, ImagineError) else "error.unexpected"
-        if isinstance(exc, AuthError | QuotaError):  # the owner's to fix: say so where the owner looks
+        if logged:
+            pass
+        elif isinstance(exc, AuthError | QuotaError):  # the owner's to fix: say so where the owner looks
             log.error("Prodia refused the bot's key (%s): check PRODIA_API_KEY and the account", exc)
         elif not isinstance(exc, ImagineError):
             log.exception("Job %s crashed", outcome.journal.job_id, exc_info=exc)
-        if isinstance(exc, ProdiaError):
-            self.metrics.job_failed_at_prodia(exc)
-        outcome.log(key, None)
+        if not logged:
+            if isinstance(exc, ProdiaError):
+                self.metrics.job_failed_at_prodia(exc)
+            outcome.log(key, None)
         await reply.edit(content=error_text(exc, origin.locale))
         await outcome.journal.update(state=JobState.FAILED, error=key)
+        self.delivery_rounds.pop(outcome.journal.job_id, None)
+
+    async def _not_delivered(
+        self,
+        exc: discord.HTTPException,
+        journal: Journal,
+        pending: GenerationResult | Exception | None,
+        outcome: Outcome,
+    ) -> None:
+        """Discord refused a job's reply (its image or its sentence). Until now the job stayed unfinished and the
+        next pass made it again: billed once more each time (four times in all for a v2 sync job whose reply was
+        deleted in a channel the bot may not post in). Now what it had to show is kept for the next pass, and a
+        channel gone (404: the reply's own 404 posts a new message instead), or a refusal repeated
+        MAX_DELIVERY_ROUNDS times, ends the job."""
+        job_id = journal.job_id
+        rounds = self.delivery_rounds[job_id] = self.delivery_rounds.get(job_id, 0) + 1
+        if isinstance(exc, discord.NotFound) or rounds >= MAX_DELIVERY_ROUNDS or pending is None:
+            log.warning("Job %s given up: Discord refused its reply %d times (%s)", job_id, rounds, exc)
+            self.delivery_rounds.pop(job_id, None)
+            if isinstance(pending, GenerationResult):
+                outcome.log("error.undeliverable", pending.price)
+            await journal.update(state=JobState.FAILED, error="error.undeliverable")
+            return
+        log.warning("Job %s could not be delivered now (%s); the next pass tries again", job_id, exc)
+        self.undelivered[job_id] = pending
 
     def stop_accepting(self) -> None:
         """From now on refuse new jobs (`Restarting`); those in flight go on until `close`."""
@@ -229,10 +336,12 @@ class JobPipeline:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.undelivered.clear()  # the next start makes them again (by Prodia's id where there is one)
         try:
             await self.store.release_jobs(self.instance_id)
         except Exception:
             log.exception("Could not release job leases; they expire on their own")
+        await self.limits.close()  # this process's reservations and Prodia slots, should any be left
 
 
 class Outcome:
@@ -308,13 +417,14 @@ async def remember(store: Store, job: PreparedJob, message: Any, seed: int, orig
         log.exception("Could not store result %s; its reroll will not work", message.id)
 
 
-async def bounded(work: Awaitable[T]) -> T | None:
-    """`work` within the pre-defer budget, else None (logged): the defer must not wait on the database."""
+async def bounded(work: Awaitable[T]) -> T:
+    """`work` within the pre-defer budget, else LimitsUnavailable (logged): the defer must not wait on the
+    database, and a job whose limits could not be checked is not started."""
     try:
         # asyncio.timeout, not wait_for: the check runs in this task, so a cache hit costs no loop turn
         # (wait_for wraps it in a new task, two turns of a loop that may be busy with hundreds of jobs).
         async with asyncio.timeout(PRE_DEFER_BUDGET):
             return await work
     except TimeoutError:
-        log.warning("A pre-defer check took over %.1f s; skipped", PRE_DEFER_BUDGET)
-        return None
+        log.warning("A pre-defer check took over %.1f s; refusing the job", PRE_DEFER_BUDGET)
+        raise LimitsUnavailable("limits check over budget") from None

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import discord
 
 from .core.messages import language_of
-from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
+from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, Origin
 from .core.request import GenerationRequest
 from .core.store import JobRecord
-from .delivery import Reply
-from .pipeline import LEASE_SECONDS, JobPipeline, Journal
+from .delivery import TOKEN_LIFETIME, Reply
+from .pipeline import JobPipeline, Journal
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # resumptions of one job before it is given up
 _resuming: set[asyncio.Task[None]] = set()  # references until each ends; the pipeline tracks them too
 
 
@@ -39,7 +39,7 @@ async def resume_unfinished(pipeline: JobPipeline) -> list[asyncio.Task[None]]:
         if record.id in running:
             continue
         try:
-            if await pipeline.store.claim_job(record.id, pipeline.instance_id, lease=LEASE_SECONDS):
+            if await pipeline.store.claim_job(record.id, pipeline.instance_id, lease=pipeline.lease):
                 taken.append(record)
         except Exception:
             log.exception("Could not claim job %s", record.id)
@@ -55,9 +55,31 @@ async def resume_unfinished(pipeline: JobPipeline) -> list[asyncio.Task[None]]:
 async def renew_leases(pipeline: JobPipeline) -> None:
     for job_id in list(pipeline.running.values()):
         try:
-            await pipeline.store.claim_job(job_id, pipeline.instance_id, lease=LEASE_SECONDS)
+            await pipeline.store.claim_job(job_id, pipeline.instance_id, lease=pipeline.lease)
         except Exception:
             log.exception("Could not renew the lease of job %s", job_id)
+    await pipeline.renew_places()  # their reservations and Prodia slots (PostgreSQL)
+
+
+PURGE_BATCH = 500  # rows one DELETE removes: short statements that never hold the database for long
+PURGE_BATCHES = 20  # DELETEs of each table per pass; a larger backlog is worked off over the next passes
+
+
+async def tidy_journal(pipeline: JobPipeline) -> None:
+    """Forget the interaction tokens that have expired, delete the finished jobs and the results older than
+    RETENTION_DAYS, and leave no old copy of either in the database's files. Each recovery pass, before resuming."""
+    store = pipeline.store
+    try:
+        await store.forget_interaction_tokens(time.time() - TOKEN_LIFETIME)
+        if days := pipeline.settings.retention_days:
+            before = time.time() - days * 86400
+            for purge in (store.purge_jobs, store.purge_results):
+                for _ in range(PURGE_BATCHES):
+                    if await purge(before, limit=PURGE_BATCH) < PURGE_BATCH:
+                        break
+        await store.checkpoint()
+    except Exception:
+        log.exception("Could not tidy the job journal; the next pass tries again")
 
 
 def handles_dms(client: discord.Client) -> bool:
@@ -66,14 +88,10 @@ def handles_dms(client: discord.Client) -> bool:
 
 
 async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
-    # A job Prodia gave an id (v1, v2 async) is picked up again by it; otherwise it is sent again.
-    journal = Journal(pipeline.store, record.id, prodia_job_id=record.prodia_job_id)
-    if record.attempts >= MAX_ATTEMPTS:
-        # Discord kept refusing it (channel gone, no access): stop paying Prodia for it.
-        log.warning("Giving up job %s after %d attempts", record.id, record.attempts)
-        await journal.update(state=JobState.FAILED, error="error.undeliverable")
-        return
-    await journal.update(attempts=record.attempts + 1)
+    # A job Prodia gave an id (v1, v2 async) is picked up again by it, never sent again; one without (not yet
+    # accepted, or v2 sync) is sent again within what the retry policy leaves it: `attempts` counts its sends.
+    # (`attempts` used to count resumptions, given up after three, silently and billed each time.)
+    journal = Journal(pipeline.store, record.id, prodia_job_id=record.prodia_job_id, attempts=record.attempts)
     client = pipeline.client
     job = pipeline.catalog.prepare(GenerationRequest(**record.request))
     channel = client.get_partial_messageable(record.channel_id, guild_id=record.guild_id)

@@ -62,7 +62,7 @@ class Imagine(commands.Cog):
             request = GenerationRequest(**{k: v for k, v in given.items() if v is not None})  # the user's input
             defaults = await pipeline.guild_settings(interaction.guild_id)
             origin = job_origin(interaction, defaults)
-            release = await pipeline.admit(origin, request.prompt, defaults)
+            reservation = await pipeline.admit(origin, request.prompt, defaults)
         except ImagineError as exc:
             await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
             return
@@ -75,9 +75,9 @@ class Imagine(commands.Cog):
                 await reply.edit(content=error_text(exc, origin.locale))
                 return
             reply.message = await interaction.original_response()
-            await pipeline.start(job, reply, origin)
+            await pipeline.start(job, reply, origin, reservation)
         finally:
-            release()
+            await reservation.release()  # a job that never started gives back all it took
 
 
 def job_origin(interaction: discord.Interaction, defaults: GuildSettings) -> Origin:

@@ -42,11 +42,11 @@ class Reroll(commands.Cog):
         if not await self._may_reroll(payload, record.user_id):
             log.info("User %s may not reroll message %s", payload.user_id, payload.message_id)
             return
-        settings = await pipeline.guild_settings(payload.guild_id)
-        origin = await self._origin(payload, settings, record)
         try:
-            release = await pipeline.admit(origin, record.request["prompt"], settings)
-        except ImagineError as exc:
+            settings = await pipeline.guild_settings(payload.guild_id)
+            origin = await self._origin(payload, settings, record)
+            reservation = await pipeline.admit(origin, record.request["prompt"], settings)
+        except ImagineError as exc:  # a reaction has no private answer: the log says why
             log.info("Reroll by %s refused: %r", payload.user_id, exc)
             return
         try:
@@ -54,9 +54,9 @@ class Reroll(commands.Cog):
             channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
             reply = Reply(channel, reference=channel.get_partial_message(payload.message_id))
             await reply.edit(content=text("reroll.started", origin.locale, user=f"<@{payload.user_id}>"))
-            await pipeline.start(job, reply, origin)
+            await pipeline.start(job, reply, origin, reservation)
         finally:
-            release()
+            await reservation.release()
 
     async def _origin(
         self, payload: discord.RawReactionActionEvent, settings: GuildSettings, original: ResultRecord

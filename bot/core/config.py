@@ -183,8 +183,14 @@ class Settings:
     queue_size: int = 50  # jobs allowed to wait behind them
     user_max_jobs: int = 2  # jobs one user may have in flight
     user_cooldown: float = 5.0  # seconds between two jobs of one user
+    dm_daily_cap: int = 20  # images one user may make in DMs per UTC day (no server limits them there); 0: no cap
+    user_daily_cap: int = 0  # images one user may make per UTC day, servers and DMs together; 0: no cap
     progress_interval: float = 2.0  # least seconds between two edits of one progress message
+    # Seconds a job is leased to the process running it (renewed every third of it); a process that dies leaves
+    # its jobs to the others once its leases lapse.
+    job_lease_seconds: float = 120.0
     model_refresh_interval: float = 3600.0  # seconds between two refreshes of v1's model list; 0: never
+    retention_days: int = 30  # finished jobs and results older than this are deleted; 0: kept forever
     log_level: str = "INFO"
     log_json: bool = False  # one JSON object per log line, for log collectors
     log_prompts: bool = True  # include prompt text in INFO job lines
@@ -294,10 +300,16 @@ class Settings:
             queue_size=int(_number(env, "QUEUE_SIZE", cls.queue_size, low=0, high=100_000, integer=True)),
             user_max_jobs=int(_number(env, "USER_MAX_JOBS", cls.user_max_jobs, low=1, high=100, integer=True)),
             user_cooldown=_number(env, "USER_COOLDOWN", cls.user_cooldown, low=0, high=3600, integer=False),
+            dm_daily_cap=int(_number(env, "DM_DAILY_CAP", cls.dm_daily_cap, low=0, high=1_000_000, integer=True)),
+            user_daily_cap=int(_number(env, "USER_DAILY_CAP", cls.user_daily_cap, low=0, high=1_000_000, integer=True)),
             progress_interval=_number(env, "PROGRESS_INTERVAL", cls.progress_interval, low=0, high=60, integer=False),
+            job_lease_seconds=_number(
+                env, "JOB_LEASE_SECONDS", cls.job_lease_seconds, low=1, high=86400, integer=False
+            ),
             model_refresh_interval=_number(
                 env, "MODEL_REFRESH_INTERVAL", cls.model_refresh_interval, low=0, high=7 * 86400, integer=False
             ),
+            retention_days=int(_number(env, "RETENTION_DAYS", cls.retention_days, low=0, high=36500, integer=True)),
             log_level=log_level,
             sync_commands=_flag(env, "SYNC_COMMANDS", True),
             log_json=_flag(env, "LOG_JSON", False),

@@ -69,6 +69,13 @@ class JobFailed(ProdiaError):
     key = "error.job_failed"
 
 
+class NotSentAgain(ProdiaError):
+    """A job cut off (by restarts) after it was sent as often as the retry policy allows: sending it again could
+    bill it once more."""
+
+    key = "error.job_interrupted"
+
+
 class JobTimeout(ProdiaError):
     """The job did not finish before the deadline."""
 

@@ -12,6 +12,9 @@ from .errors import BadResponse
 MAX_PIXELS = 4096 * 4096  # larger than any Prodia output; above it we suspect a decompression bomb
 JPEG_END = b"\xff\xd9"  # the end-of-image marker
 FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
+# Pillow tries only these decoders: the bytes come from outside, and each other one (BMP, TIFF, GIF, PSD, ...)
+# is attack surface the bot has no use for.
+OPENABLE = tuple(FORMATS)
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ def inspect_image(data: bytes) -> ImageInfo:
     corrupted transfer fails; a JPEG must end with its end-of-image marker, or else decode (at 1/8 scale,
     which still reads every scan); a WebP is decoded in full."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=OPENABLE) as image:
             width, height = image.size
             kind = image.format
             if width * height > MAX_PIXELS:
@@ -45,6 +48,8 @@ def inspect_image(data: bytes) -> ImageInfo:
                 image.load()  # truncated files fail here
     except BadResponse:
         raise
+    except Image.UnidentifiedImageError:  # none of OPENABLE's decoders recognised it; no other one was tried
+        raise BadResponse("bytes are not a PNG, JPEG or WebP image") from None
     except Exception as exc:  # Pillow raises many kinds, DecompressionBombError among them
         raise BadResponse(f"bytes are not a readable image: {type(exc).__name__}") from None
     if kind not in FORMATS:
@@ -57,7 +62,7 @@ def fit_to_limit(data: bytes, info: ImageInfo, limit: int) -> tuple[bytes, Image
     """Re-encode as JPEG (lower quality, then smaller) until it fits `limit` bytes; unchanged if it fits."""
     if len(data) <= limit:
         return data, info
-    with Image.open(io.BytesIO(data)) as source:
+    with Image.open(io.BytesIO(data), formats=OPENABLE) as source:
         image = source.convert("RGB")
     for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
         size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))

@@ -1,4 +1,5 @@
-"""Admission for generation jobs: a global cap with a bounded FIFO queue, and per-user limits.
+"""Admission for generation jobs: a global cap with a bounded FIFO queue, per-user limits, and the errors that
+refuse a job (`bot.core.limits` takes a job's places together).
 
 Nothing here knows Discord: callers pass ids and callbacks.
 """
@@ -13,9 +14,9 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 from .errors import ImagineError
-from .store import GuildSettings, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,20 @@ class BlockedWord(ImagineError):
 
 class DailyCap(ImagineError):
     key = "limit.daily_cap"
+
+
+class DmDailyCap(ImagineError):
+    key = "limit.dm_daily_cap"
+
+
+class UserDailyCap(ImagineError):
+    key = "limit.user_daily_cap"
+
+
+class LimitsUnavailable(ImagineError):
+    """The limits could not be checked (the database failed or was too slow), so the job is not started."""
+
+    key = "limit.unavailable"
 
 
 class Restarting(ImagineError):
@@ -69,33 +84,40 @@ def find_blocked(prompt: str, blocked: tuple[str, ...]) -> str | None:
     return None
 
 
-async def check_guild_limits(store: Store, guild_id: int, settings: GuildSettings, prompt: str) -> None:
-    """Raise BlockedWord or DailyCap if the guild's own limits refuse this prompt now (a store that
-    cannot count does not block: logged, and the image goes ahead)."""
-    if word := find_blocked(prompt, settings.blocked_words):
-        raise BlockedWord("blocked word", word=word)
-    if settings.daily_cap:
-        try:
-            made = await store.count_images_since(guild_id, start_of_day(time.time()))
-        except StoreError:
-            log.exception("Could not count today's images of guild %s; not capping", guild_id)
-            return
-        if made >= settings.daily_cap:
-            raise DailyCap("daily cap", limit=settings.daily_cap)
+class SharedSlots(Protocol):
+    """Running places shared with other processes (`bot.core.limits.SharedProdiaSlots`)."""
+
+    async def take(self, on_wait: Callable[[], Awaitable[None]]) -> int: ...
+
+    async def free(self, slot: int) -> None: ...
 
 
-def start_of_day(now: float) -> float:
-    """Midnight UTC before `now`: the daily cap counts from there."""
-    return now - now % 86400
+class Place:
+    """A place in the queue taken at admission; the job takes it into `JobQueue.slot`, or gives it back with
+    `release()` if it never gets there (its defer failed, its request did not prepare)."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.queue.reserved -= 1
 
 
 class JobQueue:
-    """At most `running` jobs at Prodia at once; at most `waiting` more wait behind them, first come first served."""
+    """At most `running` jobs at Prodia at once; at most `waiting` more wait behind them, first come first served.
 
-    def __init__(self, running: int, waiting: int) -> None:
+    With `shared`, a job at the head of this process's queue also takes one of the places all processes share
+    (the cluster's MAX_CONCURRENT_JOBS), waiting there without losing its turn here."""
+
+    def __init__(self, running: int, waiting: int, shared: SharedSlots | None = None) -> None:
         self.running_limit = running
         self.waiting_limit = waiting
+        self.shared = shared
         self.running = 0
+        self.reserved = 0  # places taken at admission whose job has not reached `slot` yet
         self._waiters: deque[object] = deque()
         self._changed = asyncio.Event()
 
@@ -105,15 +127,29 @@ class JobQueue:
 
     def check_room(self) -> None:
         """Raise QueueFull now if a new job could neither run nor wait."""
-        if self.running >= self.running_limit and self.waiting >= self.waiting_limit:
+        if self.running + self.waiting + self.reserved >= self.running_limit + self.waiting_limit:
             raise QueueFull("queue full", limit=self.waiting_limit)
 
-    @contextlib.asynccontextmanager
-    async def slot(self, on_position: PositionCallback | None = None) -> AsyncIterator[None]:
-        """Hold one running slot for the body; `on_position(n)` hears each new place in the queue while waiting."""
+    def reserve(self) -> Place:
+        """Take a place now, or raise QueueFull: two jobs asking for the last place never both get it."""
         self.check_room()
+        self.reserved += 1
+        return Place(self)
+
+    @contextlib.asynccontextmanager
+    async def slot(
+        self, on_position: PositionCallback | None = None, *, place: Place | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one running slot for the body; `on_position(n)` hears each new place in the queue while waiting.
+        A job admitted with a `place` uses it; one without (resumed after a restart) needs a free one now."""
+        if place is not None and place.held:
+            place.held = False
+            self.reserved -= 1
+        else:
+            self.check_room()
         ticket = object()
         self._waiters.append(ticket)
+        shared_slot = None
         try:
             reported = None
             while not (self._waiters[0] is ticket and self.running < self.running_limit):
@@ -123,6 +159,13 @@ class JobQueue:
                     await on_position(position)
                     continue  # the queue may have moved while we reported
                 await self._changed.wait()
+            if self.shared is not None:  # first here: wait for the cluster, keeping our turn
+
+                async def first_in_line() -> None:
+                    if on_position is not None and reported != 1:
+                        await on_position(1)
+
+                shared_slot = await self.shared.take(first_in_line)
             self._waiters.popleft()
             self.running += 1
         except BaseException:
@@ -133,6 +176,8 @@ class JobQueue:
         try:
             yield
         finally:
+            if self.shared is not None and shared_slot is not None:
+                await self.shared.free(shared_slot)  # before our own waiters look: the first may take it
             self.running -= 1
             self._notify()
 
@@ -152,24 +197,31 @@ class UserLimits:
         self._in_flight: dict[int, int] = {}
         self._last_start: dict[int, float] = {}
 
-    def admit(self, user_id: int) -> Callable[[], None]:
-        """Admit one job of `user_id` (or raise UserBusy / Cooldown); call the returned function when it ends."""
+    def admit(self, user_id: int) -> Callable[..., None]:
+        """Admit one job of `user_id` (or raise UserBusy / Cooldown); call the returned function when it ends,
+        with `started=False` if it never started (its cooldown is then given back too)."""
         if self._in_flight.get(user_id, 0) >= self.max_jobs:
             raise UserBusy("too many jobs", limit=self.max_jobs)
         now = self.clock()
         wait = self._last_start.get(user_id, -float("inf")) + self.cooldown - now
         if wait > 0:
             raise Cooldown("cooldown", seconds=math.ceil(wait))  # rounded up: waiting that long is enough
+        before = self._last_start.get(user_id)
         self._last_start[user_id] = now
         self._in_flight[user_id] = self._in_flight.get(user_id, 0) + 1
         released = False
 
-        def release() -> None:
+        def release(started: bool = True) -> None:
             nonlocal released
             if not released:
                 released = True
                 self._in_flight[user_id] -= 1
                 if not self._in_flight[user_id]:
                     del self._in_flight[user_id]
+                if not started and self._last_start.get(user_id) == now:  # no later start since: undo ours
+                    if before is None:
+                        del self._last_start[user_id]
+                    else:
+                        self._last_start[user_id] = before
 
         return release

@@ -33,6 +33,10 @@ EN: dict[str, str] = {
         "The image took longer than {seconds} {seconds:second|seconds}, so the bot gave up. Please try again."
     ),
     "error.bad_response": "The image service sent back something that is not a usable image. Please try again.",
+    "error.job_interrupted": (
+        "The bot restarted while making this image, more often than it may send an image again "
+        "(each try may be paid for). Please try again."
+    ),
     "input.prompt_empty": "The prompt is empty. Describe the image you want.",
     "input.too_long": "The {name} is too long: at most {limit} {limit:character|characters}.",
     "input.range": "{name} must be between {low} and {high}.",
@@ -55,6 +59,15 @@ EN: dict[str, str] = {
     ),
     "limit.cooldown": "Slow down a little: you can ask again in {seconds} s.",
     "limit.restarting": "The bot is restarting. Please try again in a minute.",
+    "limit.unavailable": "Limits can't be checked right now, so nothing was started; try again in a minute.",
+    "limit.dm_daily_cap": (
+        "You have reached today's limit of {limit} {limit:image|images} in direct messages. "
+        "The count starts again at midnight UTC (<t:{reset}:R>)."
+    ),
+    "limit.user_daily_cap": (
+        "You have reached your daily limit of {limit} {limit:image|images}. "
+        "The count starts again at midnight UTC (<t:{reset}:R>)."
+    ),
     # Progress.
     "progress.waiting": "Waiting in the bot's queue: position {position}",
     "progress.submitted": "Sent to the image service",
@@ -166,6 +179,10 @@ RU: dict[str, str] = {
     "error.bad_response": (
         "Сервис изображений прислал ответ, из которого не получилось изображение. Попробуйте ещё раз."
     ),
+    "error.job_interrupted": (
+        "Бот перезапускался, пока создавал это изображение, чаще, чем ему можно отправлять изображение повторно "
+        "(каждая попытка может быть платной). Попробуйте ещё раз."
+    ),
     "input.prompt_empty": "Описание пустое. Опишите изображение, которое хотите получить.",
     "input.too_long": "Параметр {name} слишком длинный: максимум {limit} {limit:символ|символа|символов}.",
     "input.range": "Параметр {name} должен быть от {low} до {high}.",
@@ -190,6 +207,17 @@ RU: dict[str, str] = {
     ),
     "limit.cooldown": "Не так быстро: следующий запрос можно отправить через {seconds} с.",
     "limit.restarting": "Бот перезапускается. Попробуйте ещё раз через минуту.",
+    "limit.unavailable": (
+        "Сейчас не получается проверить ограничения, поэтому ничего не запущено. Попробуйте ещё раз через минуту."
+    ),
+    "limit.dm_daily_cap": (
+        "Вы исчерпали дневной лимит в {limit} {limit:изображение|изображения|изображений} в личных сообщениях. "
+        "Счёт начнётся заново в полночь UTC (<t:{reset}:R>)."
+    ),
+    "limit.user_daily_cap": (
+        "Вы исчерпали свой дневной лимит в {limit} {limit:изображение|изображения|изображений}. "
+        "Счёт начнётся заново в полночь UTC (<t:{reset}:R>)."
+    ),
     # Ход работы.
     "progress.waiting": "В очереди бота: место {position}",
     "progress.submitted": "Отправлено в сервис изображений",

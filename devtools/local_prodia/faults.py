@@ -26,6 +26,18 @@ JOB_FAULTS = frozenset({"job_fails", "never_finish"})
 IMAGE_FAULTS = frozenset({"image_404", "image_huge", "not_image", "redirect"})
 FAULT_KINDS = REQUEST_FAULTS | JOB_FAULTS | IMAGE_FAULTS
 FAULT_SHAPES = frozenset({"json", "multipart", "text"})
+# Caps on a fault's numbers, so a control request cannot make the server allocate or wait without bound: `size`
+# above MAX_IMAGE_BYTES's own maximum (100 MiB) still fits, and an hour outlasts any test or benchmark.
+MAX_FAULT_SIZE = 128 * 1024 * 1024  # bytes
+MAX_FAULT_SECONDS = 3600.0  # `delay`, `retry_after`
+MAX_FAULT_TIMES = 1_000_000
+_LIMITS = {  # field: (least, most, whole numbers only)
+    "status": (100, 599, True),
+    "delay": (0, MAX_FAULT_SECONDS, False),
+    "retry_after": (0, MAX_FAULT_SECONDS, False),  # or None
+    "size": (0, MAX_FAULT_SIZE, True),
+    "times": (1, MAX_FAULT_TIMES, True),  # or None
+}
 
 
 @dataclass
@@ -35,7 +47,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     size: int = 0
-    location: str = ""
+    location: str = ""  # a redirect's target; on a status fault, sent as its Location header
     message: str | None = None
     times: int | None = 1  # matching requests it applies to; None = forever
     path: str = "*"  # fnmatch pattern on the request path
@@ -46,6 +58,14 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if self.shape not in FAULT_SHAPES:
             raise ValueError(f"unknown fault shape {self.shape!r}; expected one of {sorted(FAULT_SHAPES)}")
+        for name, (low, high, whole) in _LIMITS.items():
+            value = getattr(self, name)
+            if value is None and name in ("retry_after", "times"):
+                continue
+            kind = int if whole else int | float
+            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+                what = "a whole number" if whole else "a number"
+                raise ValueError(f"{name} must be {what} from {low:g} to {high:g}, got {value!r}")
 
 
 class Faults(list[Fault]):
@@ -75,6 +95,8 @@ async def request_fault_answer(fault: Fault, request: web.Request, handler: Call
     if fault.kind == "malformed_json":
         return web.Response(text='{"job": "', content_type="application/json")
     headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    if fault.location:
+        headers["Location"] = fault.location
     message = fault.message or _reason(fault.status)
     if fault.shape == "text":
         return web.Response(text=message, status=fault.status, headers=headers)

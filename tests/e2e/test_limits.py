@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import pytest
 
+from bot.core.limits import start_of_day
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
-from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
+from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, arriving_together, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -98,6 +104,81 @@ async def test_daily_cap_counts_the_guilds_images(world, prodia, api):
     assert len(prodia.jobs) == 2
 
 
+def public_defers(env) -> int:
+    """How many interactions got a public "thinking" reply."""
+    return sum(1 for r in env.http_requests if r.path.endswith("/callback") and r.json == {"type": 5})
+
+
+class TestRequestsArrivingTogether:
+    """Each place is taken when a request is admitted, before its public reply, so requests arriving together never
+    share one: those left without are refused privately."""
+
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"USER_MAX_JOBS": "10", "MAX_CONCURRENT_JOBS": "10"}
+
+    async def test_they_never_pass_the_daily_cap(self, world, prodia, api):
+        await world.admin.slash(world.channel, "settings set", daily_cap=3)
+        members = [world.alice, world.bob, world.mod, world.alice, world.bob]
+        async with arriving_together(world.env):
+            results = [await m.slash(world.channel, "imagine", prompt=f"burst {n}") for n, m in enumerate(members)]
+        made = [r for r in results if r.response.embeds]
+        refused = [r for r in results if not r.response.embeds]
+        assert (len(made), len(refused), len(prodia.jobs)) == (3, 2, 3)
+        for result in refused:
+            assert "reached its daily limit of 3 images" in private_answer(result).content
+        assert public_defers(world.env) == 3
+
+    # v2 sync: a job waits for its place on an asyncio.Event, which simcord does not count as parked, so no job
+    # may sleep meanwhile (polls would) or its clock cannot move.
+    @pytest.mark.parametrize("api", ["v2"])
+    @pytest.mark.parametrize("bot_env", [{"MAX_CONCURRENT_JOBS": "1", "QUEUE_SIZE": "1", "PRODIA_V2_MODE": "sync"}])
+    async def test_two_for_the_last_place_in_the_queue(self, world, prodia, api):
+        await world.admin.slash(world.channel, "settings show")  # the server's settings are cached, as usual
+        async with arriving_together(world.env):
+            results = [
+                await m.slash(world.channel, "imagine", prompt=m.name) for m in (world.alice, world.bob, world.mod)
+            ]
+        running, queued, refused = results
+        assert running.response.embeds[0].title == "alice"
+        assert queued.response.embeds[0].title == "bob"  # it waited for alice's, then ran
+        assert "at capacity (1 image waiting)" in private_answer(refused).content
+        assert public_defers(world.env) == 2 and len(prodia.jobs) == 2
+
+
+def midnight_utc() -> int:
+    """When today's caps start again, as the refusals show it."""
+    return int(start_of_day(time.time()) + 86400)
+
+
+@pytest.mark.parametrize("bot_env", [{"DM_DAILY_CAP": "2"}])
+async def test_direct_messages_have_their_own_daily_cap(world, prodia, api):
+    olga = world.env.create_user("olga")
+    for n in range(2):
+        assert (await olga.slash("imagine", prompt=f"dm {n}")).response.embeds
+    refused = await olga.slash("imagine", prompt="one too many")
+    assert private_answer(refused).content == (
+        "You have reached today's limit of 2 images in direct messages. "
+        f"The count starts again at midnight UTC (<t:{midnight_utc()}:R>)."
+    )
+    assert len(prodia.jobs) == 2
+    # A server's images are the server's to cap.
+    in_server = await world.guild.add_member(olga).slash(world.channel, "imagine", prompt="in a server")
+    assert in_server.response.embeds
+
+
+@pytest.mark.parametrize("bot_env", [{"USER_DAILY_CAP": "2"}])
+async def test_a_users_daily_cap_counts_servers_and_dms_together(world, prodia, api):
+    assert (await world.alice.slash(world.channel, "imagine", prompt="in the server")).response.embeds
+    assert (await world.alice.user.slash("imagine", prompt="in a DM")).response.embeds
+    refused = await world.alice.slash(world.channel, "imagine", prompt="one too many")
+    assert private_answer(refused).content == (
+        "You have reached your daily limit of 2 images. "
+        f"The count starts again at midnight UTC (<t:{midnight_utc()}:R>)."
+    )
+    assert (await world.bob.slash(world.channel, "imagine", prompt="bob's first")).response.embeds
+
+
 async def test_empty_prompt_is_refused_privately(world, prodia, api):
     result = await world.alice.slash(world.channel, "imagine", prompt="   ")
     assert result.response.ephemeral
@@ -164,78 +245,111 @@ async def test_a_bad_key_is_logged_for_the_owner(world, prodia, api, caplog):
     )
 
 
-class TestSlowDatabase:
-    """The guild's limits need the database before the defer. A database that hangs must not cost the
-    interaction (Discord drops it after 3 s): the check gives up after a second and the image goes ahead."""
+@contextlib.asynccontextmanager
+async def table_locked(database_url: str, table: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Another client holding `table` (no one else may even read it) until the block ends, or until it calls the
+    function it yields."""
+    import asyncpg
 
-    @pytest.fixture
-    async def database_url(self):
-        from tests.plugins.databases import postgres_schema
+    locker = await asyncpg.connect(database_url)
+    lock = locker.transaction()
+    await lock.start()
+    await locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    held = [True]
 
-        async with postgres_schema() as url:
-            yield url
+    async def release() -> None:
+        if held.pop():
+            await lock.rollback()
+        held.append(False)
 
-    @pytest.fixture
-    async def pg_store(self, database_url):
-        from bot.core.store import open_store
-
-        store = await open_store(database_url)  # creates the tables
-        yield store
-        await store.close()
-
-    @pytest.fixture
-    async def locked_jobs(self, database_url, pg_store):
-        """Another client holding the jobs table (what the daily-cap count and the job's journal read and
-        write); `await locked_jobs()` lets go."""
-        import asyncpg
-
-        locker = await asyncpg.connect(database_url)
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
-        held = [True]
-
-        async def release() -> None:
-            if held.pop():
-                await lock.rollback()
-            held.append(False)
-
+    try:
         yield release
+    finally:
         await release()
         await locker.close()
 
-    async def test_the_pre_defer_check_gives_up_on_a_hanging_database(self, pg_store, locked_jobs, caplog):
-        import asyncio
 
-        from bot.core.jobs import check_guild_limits
-        from bot.core.store import GuildSettings
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    from tests.plugins.databases import postgres_schema
+
+    async with postgres_schema() as url:
+        yield url
+
+
+class TestFailingDatabase:
+    """Limits the database cannot check are not skipped: the request is refused privately and nothing starts.
+    The bot is on PostgreSQL, where a query waiting 0.3 s on another client's lock fails (`lock_timeout`)."""
+
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return f"{postgres_url}&lock_timeout=300"
+
+    async def test_a_server_whose_settings_cannot_be_read_is_refused_privately(self, world, prodia, api):
+        async with table_locked(world.bot.settings.database_url, "guild_settings"):
+            refused = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+        assert private_answer(refused).content == (
+            "Limits can't be checked right now, so nothing was started; try again in a minute."
+        )
+        assert submits(prodia) == []
+
+    @pytest.mark.parametrize("where", ["dm", "capped server"])
+    async def test_a_daily_cap_that_cannot_be_counted_refuses_privately(self, world, prodia, api, where):
+        if where == "dm":  # DM_DAILY_CAP applies
+            ask = partial(world.env.create_user("olga").slash, "imagine")
+        else:
+            await world.admin.slash(world.channel, "settings set", daily_cap=5)
+            ask = partial(world.alice.slash, world.channel, "imagine")
+        async with table_locked(world.bot.settings.database_url, "jobs"):
+            refused = await ask(prompt="a fox")
+        assert "Limits can't be checked right now" in private_answer(refused).content
+        assert submits(prodia) == []
+
+    async def test_a_cached_copy_of_the_settings_stands_in_and_the_log_says_so(self, world, prodia, api, caplog):
+        await world.admin.slash(world.channel, "settings set", blocked_words="castle")
+        await world.env.advance_time(61)  # the cached copy has expired
+        async with table_locked(world.bot.settings.database_url, "guild_settings"):
+            refused = await world.alice.slash(world.channel, "imagine", prompt="a castle")
+            made = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+        assert "does not allow “castle”" in private_answer(refused).content  # the copy's blocked words hold
+        assert made.response.embeds[0].title == "a fox"
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("using the cached copy" in message for message in warnings)
+
+
+class TestHangingDatabase:
+    """A database that hangs must not cost the interaction (Discord drops it after 3 s): the check gives up after
+    the pre-defer budget and the job is refused. On the real clock: under simcord the budget is a virtual timer
+    that does not fire while the bot waits on the database."""
+
+    async def test_unreadable_settings_are_given_up_on_within_the_budget(self, postgres_url, caplog):
+        from bot.core.jobs import LimitsUnavailable
+        from bot.core.store import open_store
         from bot.pipeline import PRE_DEFER_BUDGET, bounded
 
-        capped = GuildSettings(daily_cap=5)
-        async with asyncio.timeout(PRE_DEFER_BUDGET + 5):  # a hang fails the test instead of stalling it
-            outcome = await bounded(check_guild_limits(pg_store, 42, capped, "a fox"))
-        assert outcome is None
-        assert any("pre-defer check took over" in r.getMessage() for r in caplog.records)
-        # The store still works once the lock is gone (the abandoned query left nothing behind).
-        await locked_jobs()
-        assert await pg_store.count_images_since(42, 0) == 0
+        store = await open_store(postgres_url)
+        try:
+            async with table_locked(postgres_url, "guild_settings"), asyncio.timeout(PRE_DEFER_BUDGET + 5):
+                with pytest.raises(LimitsUnavailable):
+                    await bounded(store.guild_settings(42, allow_stale=True))
+            assert any("pre-defer check took over" in r.getMessage() for r in caplog.records)
+            assert (await store.guild_settings(42)).daily_cap is None  # the abandoned query left nothing behind
+        finally:
+            await store.close()
 
-    @pytest.mark.parametrize("api", ["v1"])
-    async def test_a_locked_database_delays_the_image_but_loses_nothing(self, world, prodia, api, locked_jobs):
-        """Under simcord the 1 s budget is a virtual timer that does not fire while the bot waits on the
-        database (the test above covers it on the real clock); here the lock ends after 2 real seconds."""
-        import asyncio
+    async def test_a_reservation_cut_off_by_the_budget_holds_no_place(self, postgres_url):
+        from bot.core.jobs import LimitsUnavailable
+        from bot.core.limits import SharedLimits
+        from bot.core.store import Claim, open_store
+        from bot.pipeline import PRE_DEFER_BUDGET, bounded
 
-        await world.admin.slash(world.channel, "settings set", daily_cap=5)  # so /imagine counts today's jobs
-
-        async def release_later() -> None:
-            await asyncio.sleep(2.0)
-            await locked_jobs()
-
-        releaser = asyncio.create_task(release_later())
-        result = await world.alice.slash(world.channel, "imagine", prompt="patient fox")
-        await releaser
-        callbacks = [r for r in world.env.http_requests if r.path.endswith("/callback")]
-        assert callbacks[-1].json["type"] == 5  # deferred publicly, not refused
-        assert result.response.embeds[0].title == "patient fox"
-        assert len(prodia.jobs) == 1
+        store = await open_store(postgres_url)
+        limits = SharedLimits(store, max_jobs=1, cooldown=0, owner="here", lease=120)
+        try:
+            async with table_locked(postgres_url, "jobs"), asyncio.timeout(PRE_DEFER_BUDGET + 5):
+                with pytest.raises(LimitsUnavailable):
+                    await bounded(limits.reserve(Claim("first", 7, None, ()), ()))
+            second = await limits.reserve(Claim("second", 7, None, ()), ())  # user 7 holds nothing
+            await second.release()
+        finally:
+            await store.close()

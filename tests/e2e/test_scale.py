@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
+import simcord
+from simcord.backend.models.user import User
+from simcord.builders import UserHandle
 
+from bot import Settings, create_bot
 from bot.core.store import JobRecord
 from bot.recovery import resume_unfinished
-from devtools.local_prodia import Fault
+from devtools.local_prodia import Fault, LocalProdia
 from tests.plugins.databases import postgres_schema
-from tests.plugins.discord_world import results_in
+from tests.plugins.discord_world import arriving_together, bot_settings, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
+T = TypeVar("T")
 
 REQUEST = {
     "prompt": "a lighthouse",
@@ -70,6 +78,143 @@ class TestOnPostgres:
         assert len(results_in(world.channel)) == 2
         job = (await world.bot.pipeline.store._query("SELECT state FROM jobs ORDER BY created_at"))[0]
         assert job["state"] == "delivered"
+
+
+# -- two processes on one PostgreSQL: the limits are the cluster's ---------------------------------
+
+
+class OtherProcess:
+    """A second bot on the same database and Prodia server, with a Discord of its own (simcord allows one live
+    environment per event loop, so it runs its own loop in a thread). Its member `alice`, in a server of its own,
+    is the first world's alice: the same Discord user, as one user meets two processes of a cluster."""
+
+    def __init__(self, settings: Settings, alice_id: int) -> None:
+        self.settings = settings
+        self.alice_id = alice_id
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work` on this process's loop, the test's loop running meanwhile (the first bot, Prodia)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
+    async def __aenter__(self) -> OtherProcess:
+        self.thread.start()
+        await self.run(self._start())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.run(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+
+    async def _start(self) -> None:
+        self.bot = create_bot(self.settings)
+        self.env = simcord.Env(self.bot, settle_timeout=10, strict_sync=False)  # the first bot synced the commands
+        await self.env.start()
+        await self.env.advance_time(1)  # snowflakes apart from the first world's, which it allocated at the start
+        guild = self.env.create_guild("Elsewhere")
+        self.channel = guild.create_text_channel("gen")
+        user = User(id=self.alice_id, name="alice")  # simcord has no way to choose an id: add the user as it does
+        self.env.backend.users[user.id] = user
+        self.alice = guild.add_member(UserHandle(self.env, user))
+        self.bob = guild.add_member(self.env.create_user("bob"))
+
+    async def _stop(self) -> None:
+        await self.bot.close()
+        await self.env.shutdown()
+
+    async def imagine(self, member: Any, prompt: str) -> Any:
+        return await self.run(member.slash(self.channel, "imagine", prompt=prompt))
+
+    def imagine_together(self, *asks: tuple[Any, str]) -> asyncio.Future[list[Any]]:
+        """Start /imagine there for each (member, prompt), arriving together, and go on here; await the results."""
+
+        async def burst() -> list[Any]:
+            async with arriving_together(self.env):
+                return [await member.slash(self.channel, "imagine", prompt=prompt) for member, prompt in asks]
+
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(burst(), self.loop))
+
+
+def most_at_once(prodia: LocalProdia) -> int:
+    """The most jobs the Prodia server had running at one moment, from when it started and ended each."""
+    spans = [(job.created_at, job.created_at + job.duration) for job in prodia.jobs.values()]
+    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("it never happened")
+
+
+class TestCluster:
+    """Two processes on one PostgreSQL (the README's scale-out) share every limit: Prodia's concurrency, the
+    user's jobs in flight, the cooldown and the daily caps."""
+
+    @pytest.fixture
+    async def database_url(self):
+        async with postgres_schema() as url:
+            yield url
+
+    @pytest.fixture
+    async def other(self, world, prodia, api, database_url, bot_env):
+        async with OtherProcess(bot_settings(prodia, api, database_url, **bot_env), world.alice.id) as other:
+            yield other
+
+    # Three places for four jobs, two from each process: one job waits for a place the other process frees. (Never
+    # two in one process: the second would wait on the queue's asyncio.Event, and simcord cannot move its clock
+    # while a task waits on one it does not know.) v2 sync: a job holds its place at Prodia in one request.
+    @pytest.mark.parametrize("api", ["v2"])
+    @pytest.mark.parametrize("bot_env", [{"MAX_CONCURRENT_JOBS": "3", "PRODIA_V2_MODE": "sync"}])
+    async def test_prodia_never_runs_more_than_max_concurrent_jobs_of_the_cluster(self, world, prodia, other):
+        prodia.job_duration = 0.5  # real seconds
+        there = other.imagine_together((other.alice, "alice there"), (other.bob, "bob there"))
+        async with arriving_together(world.env):
+            here = [
+                await member.slash(world.channel, "imagine", prompt=member.name) for member in (world.alice, world.bob)
+            ]
+        there = await there
+        assert all(result.response.embeds for result in [*here, *there])
+        assert len(prodia.jobs) == 4
+        assert most_at_once(prodia) == 3
+
+    @pytest.mark.parametrize("bot_env", [{"USER_MAX_JOBS": "1"}])
+    async def test_a_users_job_in_flight_counts_in_every_process(self, world, prodia, api, other):
+        prodia.job_duration = 1.0
+        async with arriving_together(world.env):
+            here = await world.alice.slash(world.channel, "imagine", prompt="here")
+            await until(lambda: len(prodia.jobs) == 1)  # alice's job is at Prodia
+            there = await other.imagine(other.alice, "there")
+        assert there.response.ephemeral
+        assert there.response.content == (
+            "You already have 1 image in progress, the most allowed. Wait for one to finish."
+        )
+        assert here.response.embeds[0].title == "here"
+        assert (await other.imagine(other.alice, "there, later")).response.embeds
+
+    @pytest.mark.parametrize("bot_env", [{"USER_COOLDOWN": "30"}])
+    async def test_the_cooldown_holds_across_processes(self, world, prodia, api, other):
+        assert (await world.alice.slash(world.channel, "imagine", prompt="here")).response.embeds
+        there = await other.imagine(other.alice, "there")
+        assert there.response.ephemeral
+        assert there.response.content.startswith("Slow down a little: you can ask again in ")
+        assert (await other.imagine(other.bob, "bob, there")).response.embeds
+
+    @pytest.mark.parametrize("bot_env", [{"USER_DAILY_CAP": "2"}])
+    async def test_a_daily_cap_holds_across_processes(self, world, prodia, api, other):
+        assert (await world.alice.slash(world.channel, "imagine", prompt="here")).response.embeds
+        assert (await other.imagine(other.alice, "there")).response.embeds
+        for refused in (
+            await world.alice.slash(world.channel, "imagine", prompt="here again"),
+            await other.imagine(other.alice, "there again"),
+        ):
+            assert refused.response.ephemeral
+            assert refused.response.content.startswith("You have reached your daily limit of 2 images.")
+        assert len(prodia.jobs) == 2
 
 
 # -- shards ----------------------------------------------------------------------------------------

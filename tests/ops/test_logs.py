@@ -150,3 +150,100 @@ def test_json_lines_keep_tracebacks_scrubbed(json_lines):
 def test_escaping_also_shows_c1_controls_line_separators_and_bidi_overrides():
     # A C1 CSI clears a screen like ESC [ does; U+2028 breaks lines in some viewers; U+202E reverses text.
     assert escape("a\x9b2J b\u2028c \u202ed\x7f é 🔄") == "a\\x9b2J b\\u2028c \\u202ed\\x7f é 🔄"
+
+
+# -- webhook and interaction tokens at DEBUG ---------------------------------------------------------------
+
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246CANARY.7f3e-Qx_Z"  # the characters Discord's tokens use
+APP_ID, INTERACTION_ID = 1456074443980800000, 1456074443980800011
+
+# At DEBUG, discord.py logs the URL of every request (webhook and interaction URLs carry the token) and every
+# gateway event (an interaction's carries it as `token`), and aiosqlite every query with its arguments (the
+# journal keeps the token while it lives). Real requests go to Discord's API played by a local server.
+DEBUG_SCRIPT = f"""
+import asyncio, logging, os, time
+
+import aiohttp, discord
+from aiohttp import web
+from discord.webhook.async_ import async_context, interaction_response_params
+
+from bot.core.config import Settings
+from bot.core.store import JobRecord, open_store
+from bot.logs import setup_logging
+
+TOKEN, APP_ID, INTERACTION_ID = {INTERACTION_TOKEN!r}, {APP_ID}, {INTERACTION_ID}
+
+
+async def answer(request):
+    return web.Response(status=204)
+
+
+async def main():
+    setup_logging(Settings.from_env(os.environ))
+    app = web.Application()
+    app.router.add_route("*", "/{{tail:.*}}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    discord.http.Route.BASE = f"http://127.0.0.1:{{runner.addresses[0][1]}}/api/v10"
+    async with aiohttp.ClientSession() as session:
+        adapter = async_context.get()
+        await adapter.create_interaction_response(
+            INTERACTION_ID, TOKEN, session=session, params=interaction_response_params(5)
+        )
+        await discord.Webhook.partial(APP_ID, TOKEN, session=session).delete_message(123)
+    await runner.cleanup()
+    event = {{"t": "INTERACTION_CREATE", "d": {{"id": str(INTERACTION_ID), "token": TOKEN}}}}
+    logging.getLogger("discord.gateway").debug("For Shard ID %s: WebSocket Event: %s", 0, event)
+    try:
+        raise RuntimeError(f"PATCH {{discord.http.Route.BASE}}/webhooks/{{APP_ID}}/{{TOKEN}}/messages/@original")
+    except RuntimeError:
+        logging.getLogger("bot.delivery").exception("Edit failed")
+    store = await open_store("sqlite:///journal.sqlite3")
+    now = time.time()
+    await store.add_job(JobRecord(
+        "job-1", "imagine", 1, 2, 3, {{"prompt": "a fox"}}, "accepted", TOKEN, APP_ID, now,
+        None, None, None, None, now, now,
+    ))
+    await store.close()
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def debug(tmp_path_factory) -> str:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO_ROOT),
+        "DISCORD_TOKEN": TOKEN,
+        "PRODIA_API_KEY": KEY,
+        "LOG_LEVEL": "DEBUG",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", DEBUG_SCRIPT],
+        cwd=tmp_path_factory.mktemp("debug"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_webhook_and_interaction_urls_are_logged_with_their_token_redacted(debug):
+    records = plain_records(debug)
+    urls = [message for level, logger, message in records if (level, logger) == ("DEBUG", "discord.webhook.async_")]
+    assert any(f"/interactions/{INTERACTION_ID}/<redacted>/callback" in url for url in urls), urls
+    assert any(f"/webhooks/{APP_ID}/<redacted>/messages/123" in url for url in urls), urls
+    assert f"/webhooks/{APP_ID}/<redacted>/messages/@original" in debug  # in the traceback too
+
+
+def test_no_interaction_token_reaches_the_log_at_debug(debug):
+    gateway = [message for _, logger, message in plain_records(debug) if logger == "discord.gateway"]
+    assert gateway and "'token': '<redacted>'" in gateway[0]
+    assert INTERACTION_TOKEN not in debug
+    assert "CANARY.7f3e" not in debug  # nor a part of it

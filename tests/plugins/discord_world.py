@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,23 @@ async def simcord_bot(prodia, api, database_url, bot_env) -> AsyncIterator[Imagi
     yield bot
     for made in bots:  # simcord closes none of them, restarted ones included
         await made.close()
+
+
+@contextlib.asynccontextmanager
+async def arriving_together(env) -> AsyncIterator[None]:
+    """Interactions sent inside reach the bot before it has answered any (as a burst reaches a real bot); the bot
+    settles once at the end. simcord otherwise settles after each action: `_settle_internal` is its wait for
+    that (internal, put back on exit; the benchmark's `no_settlement` replaces it the same way)."""
+
+    async def not_yet(**_options: Any) -> None:
+        return None
+
+    env._settle_internal = not_yet
+    try:
+        yield
+    finally:
+        del env._settle_internal  # simcord's own again
+    await env.settle()
 
 
 def results_in(channel) -> list[discord.Message]:

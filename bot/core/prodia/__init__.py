@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from ..config import Settings
-from .base import GenerationResult, ProdiaClient, ProdiaObserver, Progress, ProgressCallback
+from .base import GenerationResult, ProdiaClient, ProdiaObserver, Progress, ProgressCallback, Sends
 from .polling import PollPolicy
 from .v1 import ProdiaV1
 from .v2 import ProdiaV2
@@ -19,6 +19,7 @@ __all__ = [
     "ProdiaV2",
     "Progress",
     "ProgressCallback",
+    "Sends",
     "create_client",
 ]
 

@@ -19,6 +19,7 @@ from ..errors import (
     BadResponse,
     CapacityError,
     JobTimeout,
+    NotSentAgain,
     ProdiaError,
     ServerError,
 )
@@ -41,6 +42,27 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], Awaitable[None]]
 T = TypeVar("T")
+
+
+@dataclass
+class Sends:
+    """How often one job has been sent to Prodia (each send may be billed), across the runs of the job.
+
+    `earlier`: the sends of runs before this one, as the journal counted them (a restart cut them off, so each
+    may have run); `record` hears the new total before each send, so the journal counts a send before it leaves."""
+
+    earlier: int = 0
+    record: Callable[[int], Awaitable[None]] | None = None
+    sent: int = 0  # sends in this run
+
+    @property
+    def total(self) -> int:
+        return self.earlier + self.sent
+
+    async def spend(self) -> None:
+        self.sent += 1
+        if self.record is not None:
+            await self.record(self.total)
 
 
 @dataclass(frozen=True)
@@ -118,20 +140,26 @@ class ProdiaClient:
         self.observer = observer or ProdiaObserver()
 
     async def generate(
-        self, job: PreparedJob, progress: ProgressCallback | None = None, *, job_id: str | None = None
+        self,
+        job: PreparedJob,
+        progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
+        sends: Sends | None = None,
     ) -> GenerationResult:
         """Run one job to its image bytes within the deadline. `job_id` resumes a job submitted before
-        (a v1 job, or a v2 async job); the progress callback hears the id as soon as Prodia gives one."""
+        (a v1 job, or a v2 async job): it is never sent again; the progress callback hears the id as soon as
+        Prodia gives one. `sends` counts the job's sends across its runs (see `_send_job`)."""
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
-                out = await self._run(job, progress or _ignore, job_id)
+                out = await self._run(job, progress or _ignore, job_id, sends or Sends())
         except TimeoutError:
             raise JobTimeout(f"no result within {self.timeout:g} s", seconds=round(self.timeout)) from None
         info = await asyncio.to_thread(inspect_image, out.image)  # reads the whole image: off the event loop
         return GenerationResult(out.image, info, out.seed, out.job_id, time.monotonic() - started, out.price)
 
-    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None) -> Output:
+    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None, sends: Sends) -> Output:
         raise NotImplementedError
 
     async def poll(self, job_id: str, model: str, progress: ProgressCallback, check: Check[T]) -> T:
@@ -165,17 +193,46 @@ class ProdiaClient:
     def _auth_headers(self) -> dict[str, str]:
         raise NotImplementedError
 
-    async def _call(self, method: str, path: str, *, resends: int | None = None, **kwargs: Any) -> ApiResponse:
+    async def _send_job(
+        self, sends: Sends, method: str, path: str, *, resends: int | None = None, **kwargs: Any
+    ) -> ApiResponse:
+        """Send a job to Prodia (a submission: it may be billed), by `_call`'s retry policy over the job's whole life:
+        at most 1 + `max_retries` sends in all, and at most 1 + `resends` that may have run. A send of an earlier
+        run (cut off by a restart) counts as one that may have run, so restarts never add to what the policy allows.
+        Each send is counted (`sends.spend`, journaled) before it leaves."""
+        resends = self.max_retries if resends is None else min(resends, self.max_retries)
+        retries_left = self.max_retries - sends.total
+        resends_left = min(resends - sends.earlier, retries_left)
+        if retries_left < 0 or resends_left < 0:
+            raise NotSentAgain(f"{method} {path}: sent {sends.total} times already; not sent again")
+        return await self._call(
+            method, path, resends=resends_left, retries=retries_left, before_send=sends.spend, **kwargs
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        resends: int | None = None,
+        retries: int | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> ApiResponse:
         """One API call with bounded retries: 429 after Retry-After, 5xx and dropped connections
         after an exponential, jittered back-off. Returns a 2xx answer; raises a ProdiaError otherwise.
 
-        `resends` caps the retries after a 5xx or a dropped connection, where the request may already
-        have run (and been billed); a 429 was not scheduled, so it is retried up to `max_retries`."""
+        `retries` caps the retries (`max_retries` at most); `resends` caps those after a 5xx or a dropped
+        connection, where the request may already have run (and been billed); a 429 was not scheduled, so it is
+        retried up to `retries`. `before_send` is awaited before each send, the first included."""
         url = self.base_url + path
         headers = {**kwargs.pop("headers", {}), **self._auth_headers()}
-        resends = self.max_retries if resends is None else min(resends, self.max_retries)
+        retries = self.max_retries if retries is None else min(retries, self.max_retries)
+        resends = retries if resends is None else min(resends, retries)
         attempt = sent_again = 0
         while True:
+            if before_send is not None:
+                await before_send()
             try:
                 # No redirects: a redirect would carry the key (and the prompt) to wherever it points.
                 async with self.session.request(
@@ -189,7 +246,7 @@ class ProdiaClient:
             except aiohttp.ClientError as exc:
                 error = ServerError(f"{method} {path}: {type(exc).__name__}")
                 wait = self._backoff(attempt)
-            if wait is None or attempt >= self.max_retries or not isinstance(error, CapacityError | ServerError):
+            if wait is None or attempt >= retries or not isinstance(error, CapacityError | ServerError):
                 raise error
             if isinstance(error, ServerError):
                 if sent_again >= resends:
@@ -197,7 +254,7 @@ class ProdiaClient:
                 sent_again += 1
             attempt += 1
             self.observer.retrying(error)
-            log.info("Prodia %s %s: %s; retry %d/%d in %.2f s", method, path, error, attempt, self.max_retries, wait)
+            log.info("Prodia %s %s: %s; retry %d/%d in %.2f s", method, path, error, attempt, retries, wait)
             await self.sleep(wait)
 
     def _backoff(self, attempt: int) -> float:

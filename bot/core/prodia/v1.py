@@ -6,7 +6,7 @@ from typing import Any
 
 from ..catalog import PreparedJob
 from ..errors import BadResponse, JobFailed
-from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback
+from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback, Sends
 
 
 class ProdiaV1(ProdiaClient):
@@ -45,17 +45,17 @@ class ProdiaV1(ProdiaClient):
             lists.append(names)
         return lists[0], lists[1], lists[2]
 
-    async def submit(self, job: PreparedJob) -> str:
+    async def submit(self, job: PreparedJob, sends: Sends | None = None) -> str:
         path = "/sdxl/generate" if job.model.family == "sdxl" else "/sd/generate"
-        answer = (await self._call("POST", path, json=self.body(job))).json()
+        answer = (await self._send_job(sends or Sends(), "POST", path, json=self.body(job))).json()
         job_id = answer.get("job") if isinstance(answer, dict) else None
         if not isinstance(job_id, str) or not job_id:
             raise BadResponse("Prodia's submit answer has no job id")
         return job_id
 
-    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None) -> Output:
-        if job_id is None:
-            job_id = await self.submit(job)
+    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None, sends: Sends) -> Output:
+        if job_id is None:  # with an id (a restart resumes the job) it is polled, never sent again
+            job_id = await self.submit(job, sends)
         await progress(Progress("submitted", job_id))
         image_url = await self.wait(job_id, job.model.name, progress)
         await progress(Progress("downloading", job_id))

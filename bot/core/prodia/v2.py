@@ -18,7 +18,7 @@ import aiohttp
 from ..catalog import PreparedJob
 from ..config import Settings
 from ..errors import BadResponse, InvalidRequest, JobFailed, ProdiaError
-from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback
+from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback, Sends
 from .http import ApiResponse, clean_reason
 
 log = logging.getLogger(__name__)
@@ -62,34 +62,34 @@ class ProdiaV2(ProdiaClient):
     def uses_async(self, job_type: str) -> bool:
         return self.mode == "async" or (self.mode == "auto" and job_type not in self.sync_only)
 
-    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None) -> Output:
-        if job_id is not None:  # resuming an async job after a restart: pick it up by id
-            try:
-                return await self._finish(job, job_id, progress)
-            except JobGone:
-                log.warning("Prodia no longer knows job %s; sending it again", job_id)
+    async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None, sends: Sends) -> Output:
+        if job_id is not None:
+            # Resuming an async job after a restart: pick it up by id. Prodia accepted (and billed) it, so it is
+            # never sent again, even if Prodia no longer knows it (JobGone: the job fails).
+            return await self._finish(job, job_id, progress)
         job_type = job.model.job_type or ""
         if not self.uses_async(job_type):
-            return await self._run_sync(job, progress)
+            return await self._run_sync(job, progress, sends)
         try:
-            job_id = await self._submit(job)
+            job_id = await self._submit(job, sends)
         except InvalidRequest:
             if self.mode != "auto":
                 raise
             # The async endpoint refused it: the type may not permit async. Sync tells: a bad config is
             # refused there too (and not scheduled, so not billed); success means sync is this type's way.
-            out = await self._run_sync(job, progress)
+            out = await self._run_sync(job, progress, sends)
             log.info("Job type %s is not accepted asynchronously; it runs synchronously from now on", job_type)
             self.sync_only.add(job_type)
             return out
         await progress(Progress("submitted", job_id))
         return await self._finish(job, job_id, progress)
 
-    async def _run_sync(self, job: PreparedJob, progress: ProgressCallback) -> Output:
+    async def _run_sync(self, job: PreparedJob, progress: ProgressCallback, sends: Sends) -> Output:
         await progress(Progress("generating"))
-        answer = await self._call(
-            "POST", "/job", json=self.body(job), params=PRICED, headers={"Accept": self.accept}, resends=POST_RESENDS
-        )
+        answer = await self._send_job(
+            sends, "POST", "/job", json=self.body(job), params=PRICED, headers={"Accept": self.accept},
+            resends=POST_RESENDS,
+        )  # fmt: skip
         seed = job.request.seed or 0
         if answer.parts is None:
             return Output(answer.body, seed)  # a raw image: Prodia may answer so when multipart is not needed
@@ -98,11 +98,11 @@ class ProdiaV2(ProdiaClient):
         document = answer.part_json("job")
         return Output(answer.parts["output"], _seed(document, seed), _id(document), _price(document))
 
-    async def _submit(self, job: PreparedJob) -> str:
+    async def _submit(self, job: PreparedJob, sends: Sends | None = None) -> str:
         """POST /job/async: Prodia answers 201 with the job's JSON at once."""
-        answer = await self._call(
-            "POST", "/job/async", json=self.body(job), params=PRICED, headers={"Accept": "application/json"},
-            resends=POST_RESENDS,
+        answer = await self._send_job(
+            sends or Sends(), "POST", "/job/async", json=self.body(job), params=PRICED,
+            headers={"Accept": "application/json"}, resends=POST_RESENDS,
         )  # fmt: skip
         job_id = _id(_document(answer))
         if job_id is None:

@@ -5,18 +5,21 @@ the PostgreSQL backend renumbers them to `$1, $2, ...`. The schema lives in `bot
 shared by both backends.
 
 Modules: `records` (the dataclasses and their row encoding), `base` (the abstract `Store`), `journal` (its
-job-journal queries), `sqlite` and `postgres` (the backends), `migrations` (the schema scripts) and
-`connect` (`open_store`). Import from this package, not from them.
+job-journal queries), `limits` (its admission-limit queries), `sqlite` and `postgres` (the backends), `migrations`
+(the schema scripts) and `connect` (`open_store`). Import from this package, not from them.
 """
 
 from .base import Query, Store
 from .connect import open_store
+from .limits import CapScope, Claim, Usage
 from .postgres import PostgresStore
 from .records import REROLL_MODES, GuildSettings, JobRecord, ResultRecord, Row, StoreError
 from .sqlite import SQLiteStore
 
 __all__ = [
     "REROLL_MODES",
+    "CapScope",
+    "Claim",
     "GuildSettings",
     "JobRecord",
     "PostgresStore",
@@ -26,5 +29,6 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "Usage",
     "open_store",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any, ClassVar
 
 from .journal import JobJournal
+from .limits import LimitTables
 from .migrations import _migrations, _statements
 from .records import (
     _RESULT_COLUMNS,
@@ -27,11 +28,12 @@ from .records import (
 )
 
 Query = Callable[..., Awaitable[list[Row]]]
+log = logging.getLogger(__name__)
 
 
-class Store(JobJournal):
+class Store(JobJournal, LimitTables):
     """Storage shared by the cogs. Subclasses only supply `_query`, `_transaction` and `close`.
-    The job journal's queries come from `JobJournal`.
+    The job journal's queries come from `JobJournal`, the admission limits' from `LimitTables`.
 
     Guild settings are cached in-process for `cache_ttl` seconds and invalidated by this process's
     writes; another process's writes are seen once the entry expires.
@@ -82,6 +84,10 @@ class Store(JobJournal):
             tuple(row.values()),
         )
 
+    async def checkpoint(self) -> None:
+        """Leave no old copy of a changed or deleted row in the database's files, where the backend allows (SQLite
+        overrides this; PostgreSQL's autovacuum removes dead row versions on its own)."""
+
     async def ping(self) -> None:
         """One trivial query: raises if the database does not answer (the health check's question)."""
         await self._query("SELECT 1")
@@ -112,8 +118,10 @@ class Store(JobJournal):
         return await self._load_settings(guild_id)
 
     async def _refresh_settings(self, guild_id: int) -> None:
-        with contextlib.suppress(StoreError):  # the next read tries again
+        try:
             await self._load_settings(guild_id)
+        except StoreError as exc:  # the next read tries again; meanwhile the expired copy serves
+            log.warning("Could not refresh the settings of guild %s (%s); using the cached copy", guild_id, exc)
 
     async def _load_settings(self, guild_id: int) -> GuildSettings:
         rows = await self._query("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
@@ -146,6 +154,15 @@ class Store(JobJournal):
     async def get_result(self, message_id: int) -> ResultRecord | None:
         rows = await self._query(f"SELECT {_RESULT_COLUMNS} FROM results WHERE message_id = ?", (message_id,))
         return _result_from_row(rows[0]) if rows else None
+
+    async def purge_results(self, before: float, *, limit: int) -> int:
+        """Delete up to `limit` results posted before `before` (unix seconds): their 🔄 no longer works. How many."""
+        rows = await self._query(
+            "DELETE FROM results WHERE message_id IN"
+            " (SELECT message_id FROM results WHERE created_at < ? LIMIT ?) RETURNING message_id",
+            (before, limit),
+        )
+        return len(rows)
 
 
 @contextmanager

@@ -9,6 +9,11 @@ from typing import Any
 
 from .records import _JOB_COLUMNS, _JOB_FIELDS, _JOB_MUTABLE, JobRecord, Row, _dump, _job_from_row
 
+FINAL_STATES = ("delivered", "failed")
+# Unfinished jobs only, through the partial index `jobs_unfinished` (0004), whose WHERE this repeats exactly.
+_UNFINISHED = "state NOT IN ('delivered', 'failed')"
+UNFINISHED_JOBS = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {_UNFINISHED} ORDER BY created_at, id"
+
 
 class JobJournal(ABC):
     """The journal part of `Store` (a mixin): it needs only `_query`, which each backend supplies."""
@@ -26,6 +31,8 @@ class JobJournal(ABC):
         if unknown:
             raise TypeError(f"unknown or read-only job field(s): {', '.join(sorted(unknown))}")
         changes.setdefault("updated_at", time.time())
+        if changes.get("state") in FINAL_STATES:  # the interaction token is of no more use: forget the secret
+            changes["interaction_token"] = None
         if "request" in changes:
             changes["request"] = _dump(changes["request"])
         assignments = ", ".join(f"{name} = ?" for name in changes)
@@ -39,9 +46,7 @@ class JobJournal(ABC):
         self, guild_ids: Collection[int] | None = None, *, include_dms: bool = True
     ) -> list[JobRecord]:
         """Jobs not yet delivered or failed, oldest first; DM jobs have no guild."""
-        rows = await self._query(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state NOT IN ('delivered', 'failed') ORDER BY created_at, id"
-        )
+        rows = await self._query(UNFINISHED_JOBS)
         # Unfinished jobs are few, so filtering here beats an IN list as long as the guild count.
         wanted = None if guild_ids is None else set(guild_ids)
         jobs = (_job_from_row(row) for row in rows)
@@ -66,6 +71,25 @@ class JobJournal(ABC):
     async def release_jobs(self, owner: str) -> None:
         """Drop every lease `owner` holds (a process stopping cleanly), so the next start resumes at once."""
         await self._query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,))
+
+    async def forget_interaction_tokens(self, issued_before: float) -> int:
+        """Clear the tokens of unfinished jobs whose interaction is older than `issued_before` (unix seconds): they
+        no longer work, and a resumed job then edits its reply through the channel. One UPDATE; how many."""
+        rows = await self._query(
+            f"UPDATE jobs SET interaction_token = NULL WHERE {_UNFINISHED}"
+            " AND interaction_token IS NOT NULL AND interaction_created_at < ? RETURNING id",
+            (issued_before,),
+        )
+        return len(rows)
+
+    async def purge_jobs(self, before: float, *, limit: int) -> int:
+        """Delete up to `limit` finished jobs created before `before` (unix seconds); how many."""
+        rows = await self._query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('delivered', 'failed')"
+            " AND created_at < ? LIMIT ?) RETURNING id",
+            (before, limit),
+        )
+        return len(rows)
 
     async def count_images_since(self, guild_id: int, since: float) -> int:
         rows = await self._query(

@@ -25,6 +25,8 @@ class PostgresStore(Store):
 
     backend = "postgresql"
     _migration_lock = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"
+    _limit_lock = "SELECT pg_advisory_xact_lock(?)"
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, pool: asyncpg.Pool, *, cache_ttl: float) -> None:
         super().__init__(cache_ttl=cache_ttl)

@@ -37,6 +37,8 @@ class SQLiteStore(Store):
             await store._query("PRAGMA busy_timeout = 5000")
             await store._switch_to_wal()
             await store._query("PRAGMA foreign_keys = ON")
+            # Overwrite deleted content with zeros: a cleared interaction token or a purged row leaves no bytes behind.
+            await store._query("PRAGMA secure_delete = ON")
         except BaseException:
             await db.close()
             raise
@@ -57,6 +59,11 @@ class SQLiteStore(Store):
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def checkpoint(self) -> None:
+        # The WAL keeps old copies of the pages written (a token since cleared, say) until it is copied back and
+        # truncated; busy readers make this a no-op until the next pass.
+        await self._query("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         with _wrap_errors(self._errors, "SQLite error"):

@@ -63,6 +63,11 @@ def test_numbers_are_parsed() -> None:
     assert (settings.prodia_timeout, settings.max_concurrent_jobs, settings.queue_size) == (12.5, 7, 0)
 
 
+def test_retention_days_default_to_30_and_0_keeps_forever() -> None:
+    assert Settings.from_env({}).retention_days == 30
+    assert Settings.from_env({"RETENTION_DAYS": "0"}).retention_days == 0
+
+
 def test_sync_commands_false_is_parsed() -> None:
     assert Settings.from_env({"SYNC_COMMANDS": "no"}).sync_commands is False
 
@@ -91,6 +96,8 @@ def test_log_level_is_upper_cased() -> None:
         ("SYNC_COMMANDS", "maybe"),
         ("PRODIA_V2_MODE", "sometimes"),
         ("PRODIA_V2_MODELS", "flux-fast,midjourney"),
+        ("RETENTION_DAYS", "-1"),
+        ("RETENTION_DAYS", "1.5"),
     ],
 )
 def test_invalid_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:

@@ -6,7 +6,7 @@ import io
 import random
 
 import pytest
-from PIL import Image
+from PIL import BmpImagePlugin, GifImagePlugin, Image, TiffImagePlugin
 
 from bot.core.errors import BadResponse
 from bot.core.images import ImageInfo, fit_to_limit, inspect_image
@@ -78,10 +78,23 @@ def test_inspect_accepts_a_whole_jpeg_with_bytes_after_its_end_marker() -> None:
     assert inspect_image(data) == ImageInfo("jpg", "image/jpeg", 64, 48)
 
 
-def test_inspect_refuses_unexpected_format() -> None:
+@pytest.mark.parametrize(
+    ("fmt", "decoder"),
+    [
+        ("BMP", BmpImagePlugin.BmpImageFile),
+        ("TIFF", TiffImagePlugin.TiffImageFile),
+        ("GIF", GifImagePlugin.GifImageFile),
+    ],
+)
+def test_inspect_refuses_other_formats_without_letting_pillow_read_them(fmt, decoder, monkeypatch) -> None:
+    data = encode(noise(16, 16), fmt)
+    assert Image.open(io.BytesIO(data)).format == fmt  # a valid image of its kind
+    opened = []
+    monkeypatch.setattr(decoder, "_open", lambda self: opened.append(fmt))  # where Pillow starts to parse one
     with pytest.raises(BadResponse) as caught:
-        inspect_image(encode(noise(16, 16), "GIF"))
-    assert "GIF" in str(caught.value)
+        inspect_image(data)
+    assert str(caught.value) == "bytes are not a PNG, JPEG or WebP image"
+    assert opened == []
 
 
 def test_inspect_refuses_decompression_bomb_dimensions() -> None:

@@ -147,6 +147,34 @@ async def test_check_room_passes_while_a_waiting_place_is_free() -> None:
     await holder.task
 
 
+async def test_two_requests_for_the_last_place_get_one() -> None:
+    queue = JobQueue(running=1, waiting=1)
+    queue.reserve()
+    queue.reserve()  # the last place: taken now, not when its job reaches the queue
+    with pytest.raises(QueueFull):
+        queue.reserve()
+
+
+async def test_a_place_given_back_is_free_again() -> None:
+    queue = JobQueue(running=1, waiting=0)
+    place = queue.reserve()
+    place.release()
+    place.release()  # once only
+    queue.reserve()
+    assert queue.reserved == 1
+
+
+async def test_a_reserved_place_takes_its_job_in_when_the_queue_is_full() -> None:
+    queue = JobQueue(running=1, waiting=0)
+    place = queue.reserve()
+    with pytest.raises(QueueFull):  # a resumed job, with no place of its own
+        async with queue.slot():
+            pytest.fail("a job entered a queue whose every place was taken")
+    async with queue.slot(place=place):
+        assert (queue.running, queue.reserved) == (1, 0)
+    assert queue.running == 0
+
+
 async def test_queue_full_message_names_the_waiting_limit() -> None:
     error = QueueFull("queue full", limit=50)
     assert error_text(error) == "The bot is at capacity (50 images waiting). Please try again in a minute."
@@ -319,6 +347,15 @@ def test_refused_start_does_not_restart_the_cooldown() -> None:
         limits.admit(1)
     clock.now += 2
     assert callable(limits.admit(1))
+
+
+def test_a_job_that_never_started_gives_its_cooldown_back() -> None:
+    clock = FakeClock()
+    limits = UserLimits(max_jobs=5, cooldown=5, clock=clock)
+    limits.admit(1)()
+    clock.now += 6
+    limits.admit(1)(started=False)  # admitted, then its defer failed
+    assert callable(limits.admit(1))  # cooling down from the job that ran, long over
 
 
 def test_busy_user_is_refused_before_the_cooldown_is_checked() -> None:

@@ -6,11 +6,15 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.core.store import GuildSettings, JobRecord, ResultRecord, Store, StoreError, open_store
+from bot.core.store.journal import UNFINISHED_JOBS
+from bot.core.store.migrations import _migrations
 from tests.plugins.databases import StoreTarget
 
+MIGRATIONS = [version for version, _ in _migrations()]  # every packaged one: 1, 2, 3, ...
 REQUEST = {"prompt": "a red fox", "model": "m", "steps": 25, "cfg": 7.0, "seed": 42, "sampler": "Euler"}
 
 
@@ -44,7 +48,7 @@ async def test_migrations_apply_once(store_target: StoreTarget) -> None:
     # Two "processes" starting at once, then a restart: each migration is applied and recorded once.
     first, second = await asyncio.gather(store_target.open(), store_target.open())
     third = await store_target.open()
-    assert await versions(first) == await versions(second) == await versions(third) == [1, 2, 3]
+    assert await versions(first) == await versions(second) == await versions(third) == MIGRATIONS
 
 
 async def test_job_price_is_journaled(store: Store) -> None:
@@ -69,7 +73,7 @@ async def test_processes_creating_one_sqlite_file_at_once_all_start(tmp_path) ->
     for attempt in range(20):
         url = f"sqlite:///{tmp_path}/race{attempt}.sqlite3"
         stores = await asyncio.gather(*(open_store(url) for _ in range(3)))
-        assert [await versions(store) for store in stores] == [[1, 2, 3]] * 3
+        assert [await versions(store) for store in stores] == [MIGRATIONS] * 3
         for store in stores:
             await store.close()
 
@@ -165,6 +169,79 @@ async def test_unfinished_jobs(store: Store) -> None:
     assert [j.id for j in await store.unfinished_jobs({10}, include_dms=False)] == [newer.id]
     assert [j.id for j in await store.unfinished_jobs([], include_dms=True)] == [dm.id]
     assert [j.id for j in await store.unfinished_jobs(include_dms=False)] == [older.id, newer.id]
+
+
+async def test_a_finished_job_forgets_its_interaction_token(store: Store) -> None:
+    for name in ("delivered", "failed", "generated"):
+        await store.add_job(make_job(id=name))
+        await store.update_job(name, state=name)
+    assert [(await store.get_job(name)).interaction_token for name in ("delivered", "failed", "generated")] == [
+        None,
+        None,
+        "secret-token-value",  # still running: its reply may still be edited through it
+    ]
+
+
+async def test_expired_interaction_tokens_are_forgotten_in_one_update(store: Store) -> None:
+    now = time.time()
+    await store.add_job(make_job(now - 16 * 60, id="expired"))
+    await store.add_job(make_job(now - 60, id="alive"))
+    assert await store.forget_interaction_tokens(now - 15 * 60) == 1
+    assert (await store.get_job("expired")).interaction_token is None
+    assert (await store.get_job("alive")).interaction_token == "secret-token-value"
+
+
+async def test_purges_delete_finished_jobs_and_results_past_the_cutoff_in_batches(store: Store) -> None:
+    for name, created_at, state in [("old-1", 100.0, "delivered"), ("old-2", 200.0, "failed"),
+                                    ("old-running", 300.0, "submitted"), ("new", 2000.0, "delivered")]:  # fmt: skip
+        await store.add_job(make_job(created_at, id=name, state=state))
+    for message_id, created_at in [(1, 100.0), (2, 200.0), (3, 2000.0)]:
+        await store.save_result(ResultRecord(message_id, 10, 20, 30, REQUEST, created_at))
+
+    assert [await store.purge_jobs(1000.0, limit=1) for _ in range(3)] == [1, 1, 0]
+    assert [await store.purge_results(1000.0, limit=5) for _ in range(2)] == [2, 0]
+
+    remaining = {row["id"] for row in await store._query("SELECT id FROM jobs")}
+    assert remaining == {"old-running", "new"}  # an unfinished job is resumed, never purged
+    assert [await store.get_result(m) is None for m in (1, 2, 3)] == [True, True, False]
+
+
+async def test_unfinished_jobs_are_read_through_their_partial_index(store: Store) -> None:
+    for n in range(50):
+        await store.add_job(make_job(float(n), state="delivered" if n % 10 else "accepted"))
+    if store.backend == "sqlite":
+        plan = [row["detail"] for row in await store._query(f"EXPLAIN QUERY PLAN {UNFINISHED_JOBS}")]
+        assert plan == ["SCAN jobs USING INDEX jobs_unfinished"]  # not the whole table, and already in order
+    else:
+        async with store._transaction() as query:
+            await query("SET LOCAL enable_seqscan = off")  # a table this small is read whole whatever the indexes
+            plan = [row["QUERY PLAN"] for row in await query(f"EXPLAIN {UNFINISHED_JOBS}")]
+        assert any("Index Scan on jobs_unfinished" in line for line in plan), plan
+    assert len(await store.unfinished_jobs()) == 5
+
+
+async def test_sqlite_leaves_no_forgotten_token_on_disk_whatever_its_build_default(tmp_path, monkeypatch) -> None:
+    connect = aiosqlite.connect
+
+    async def secure_delete_off(*args, **kwargs):  # as SQLite builds without SQLITE_SECURE_DELETE open a file
+        db = await connect(*args, **kwargs)
+        await db.execute("PRAGMA secure_delete = OFF")
+        return db
+
+    monkeypatch.setattr(aiosqlite, "connect", secure_delete_off)
+    path = tmp_path / "bot.sqlite3"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        for n in range(20):
+            await store.add_job(make_job(id=f"job-{n}", interaction_token=f"token-CANARY-{n:04d}"))
+        await store.checkpoint()
+        for n in range(20):
+            await store.update_job(f"job-{n}", state="delivered")
+        await store.checkpoint()
+        files = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("bot.sqlite3"))
+        assert b"token-CANARY" not in files
+    finally:
+        await store.close()
 
 
 async def test_claim_job_is_exclusive(store_target: StoreTarget) -> None:

@@ -679,9 +679,15 @@ async def test_not_image_fault(http, prodia):
 
 
 async def test_redirect_fault(http, prodia):
-    resp, _ = await image_response(http, prodia, Fault("redirect", location="http://169.254.169.254/"))
+    resp, _ = await image_response(http, prodia, Fault("redirect", location="http://127.0.0.2:9/elsewhere"))
     assert resp.status == 302
-    assert resp.headers["Location"] == "http://169.254.169.254/"
+    assert resp.headers["Location"] == "http://127.0.0.2:9/elsewhere"
+
+
+async def test_a_status_fault_with_a_location_is_a_redirect(http, prodia):
+    prodia.add_fault(Fault("status", status=307, location="http://127.0.0.2:9/v1/sd/generate"))
+    async with http.post(f"{prodia.v1_url}/sd/generate", json={"prompt": "fox"}, allow_redirects=False) as resp:
+        assert (resp.status, resp.headers["Location"]) == (307, "http://127.0.0.2:9/v1/sd/generate")
 
 
 @pytest.mark.parametrize(("fault", "length"), [(Fault("image_huge", size=100_000), 100_000), (Fault("not_image"), 25)])
@@ -724,6 +730,73 @@ async def test_control_api_refuses_an_unknown_fault_shape(http, prodia):
 
 
 # -- control API, recording, proxy -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "rebound.example:{port}",  # a page's own name, re-pointed at 127.0.0.1 (DNS rebinding)
+        "rebound.example",
+        "127.0.0.1:1",  # another port: another program's name for it
+        "127.0.0.2:{port}",
+        "localhost.rebound.example:{port}",
+        "127.0.0.1:{port}@rebound.example",
+        "",
+    ],
+)
+async def test_control_api_answers_only_requests_addressed_to_a_loopback_name(http, prodia, host):
+    prodia.add_fault(Fault("status", status=402))
+    headers = {"Host": host.format(port=prodia.port)}
+    for method, path in [("POST", "reset"), ("DELETE", "faults"), ("GET", "jobs"), ("POST", "finish")]:
+        async with http.request(method, f"{prodia.url}/_control/{path}", headers=headers) as resp:
+            assert resp.status == 403, (method, path)
+    async with http.post(f"{prodia.url}/_control/faults", json={"kind": "status"}, headers=headers) as resp:
+        assert resp.status == 403
+    assert [fault.status for fault in prodia.faults] == [402]  # nothing changed
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "[::1]"])
+async def test_control_api_answers_loopback_names_with_the_servers_port(http, prodia, name):
+    prodia.add_fault(Fault("status", status=402))
+    async with http.delete(f"{prodia.url}/_control/faults", headers={"Host": f"{name}:{prodia.port}"}) as resp:
+        assert resp.status == 204
+    assert prodia.faults == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "image_huge", "size": 128 * 1024 * 1024 + 1},  # would be allocated in memory
+        {"kind": "image_huge", "size": -1},
+        {"kind": "image_huge", "size": 1.5},
+        {"kind": "slow", "delay": 3601},
+        {"kind": "slow", "delay": -1},
+        {"kind": "status", "status": 429, "retry_after": 1e9},
+        {"kind": "status", "status": 99},
+        {"kind": "status", "status": 600},
+        {"kind": "status", "times": 0},
+        {"kind": "status", "times": 1_000_001},
+        {"kind": "status", "times": True},
+    ],
+)
+async def test_control_api_refuses_fault_numbers_past_their_caps(http, prodia, fields):
+    async with http.post(f"{prodia.url}/_control/faults", json=fields) as resp:
+        assert resp.status == 400
+        assert "must be" in (await resp.json())["message"]
+    assert prodia.faults == []
+
+
+async def test_control_api_accepts_fault_numbers_at_their_caps(http, prodia):
+    fields = {"kind": "image_huge", "size": 128 * 1024 * 1024, "delay": 3600, "retry_after": 3600, "times": 10**6}
+    async with http.post(f"{prodia.url}/_control/faults", json=fields) as resp:
+        assert resp.status == 201
+    assert len(prodia.faults) == 1
+
+
+@pytest.mark.parametrize("spread", [3601, -1, "1"])
+async def test_control_finish_refuses_a_spread_past_its_cap(http, prodia, spread):
+    async with http.post(f"{prodia.url}/_control/finish", json={"spread": spread}) as resp:
+        assert resp.status == 400
 
 
 async def test_control_api_adds_lists_clears_and_resets(http, prodia):

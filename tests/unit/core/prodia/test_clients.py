@@ -8,6 +8,7 @@ import logging
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from bot.core.catalog import Catalog
@@ -19,12 +20,13 @@ from bot.core.errors import (
     InvalidRequest,
     JobFailed,
     JobTimeout,
+    NotSentAgain,
     QuotaError,
     ServerError,
 )
 from bot.core.messages import error_text
 from bot.core.model_lists import V2_MODEL_NAMES
-from bot.core.prodia import ProdiaV1, ProdiaV2, Progress, create_client
+from bot.core.prodia import ProdiaV1, ProdiaV2, Progress, Sends, create_client
 from bot.core.prodia.polling import PollPolicy
 from bot.core.request import GenerationRequest
 from devtools.local_prodia import Fault, LocalProdia
@@ -50,6 +52,37 @@ def settings_for(server: LocalProdia, api: str, **overrides: str) -> Settings:
 async def session():
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)  # what a foreign host would answer: bytes that must never be fetched
+
+
+class Recorder:
+    """A tiny HTTP server on a loopback address of its own, standing for any other host: it records every request
+    and answers a 302 to `redirect_to` when set, else `body`."""
+
+    def __init__(self, host: str, *, body: bytes = b"") -> None:
+        self.host, self.body = host, body
+        self.redirect_to: str | None = None
+        self.received: list[web.Request] = []
+        self.runner = web.AppRunner(web.Application(middlewares=[self._answer]))
+
+    @web.middleware
+    async def _answer(self, request: web.Request, handler: object) -> web.Response:
+        await request.read()
+        self.received.append(request)
+        if self.redirect_to:
+            return web.Response(status=302, headers={"Location": self.redirect_to})
+        return web.Response(body=self.body, content_type="image/png")
+
+    async def __aenter__(self) -> Recorder:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, 0).start()
+        self.url = f"http://{self.host}:{self.runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.runner.cleanup()
 
 
 def make_client(session, server, api, **overrides):
@@ -260,10 +293,19 @@ async def test_v1_extra_image_host_is_allowed(session):
         assert (await client.generate(prepare("v1"))).image
 
 
-async def test_v1_redirect_to_a_foreign_host_is_refused(prodia, session):
-    prodia.add_fault(Fault("redirect", location="http://169.254.169.254/latest/meta-data", path="/images/*"))
-    with pytest.raises(BadResponse):
-        await make_client(session, prodia, "v1").generate(prepare("v1"))
+async def test_v1_image_redirects_are_checked_at_every_hop(prodia, session):
+    # 127.0.0.1 (the API's host) -> localhost (an allowed extra host) -> 127.0.0.2 (not allowed): the second
+    # redirect is refused, though the first was followed, and the foreign host never hears of it.
+    async with Recorder("127.0.0.2", body=PNG) as foreign, Recorder("127.0.0.1") as hop:
+        hop.redirect_to = f"{foreign.url}/image.png"
+        prodia.add_fault(
+            Fault("redirect", location=hop.url.replace("127.0.0.1", "localhost") + "/hop", path="/images/*")
+        )
+        client = make_client(session, prodia, "v1", PRODIA_IMAGE_HOSTS="localhost")
+        with pytest.raises(BadResponse, match=r"host that is not allowed: http://127\.0\.0\.2"):
+            await client.generate(prepare("v1"))
+    assert [r.path for r in hop.received] == ["/hop"]
+    assert foreign.received == []
 
 
 async def test_v1_goes_through_the_proxy(prodia, forward_proxy, session):
@@ -500,12 +542,13 @@ async def test_v2_async_job_is_resumed_by_id_without_a_new_post(prodia, session)
     assert result.image == prodia.jobs[job_id].image
 
 
-async def test_v2_async_job_prodia_forgot_is_sent_again(prodia, session):
-    result = await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(
-        prepare("v2"), job_id="00000000-0000-0000-0000-000000000000"
-    )
-    assert result.job_id in prodia.jobs
-    assert posts(prodia, "/v2/job/async") == 1
+async def test_v2_async_job_prodia_forgot_is_not_sent_again(prodia, session):
+    # Prodia accepted it once (it had an id), so it may have been billed: a new submission would bill it again.
+    with pytest.raises(JobFailed):
+        await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(
+            prepare("v2"), job_id="00000000-0000-0000-0000-000000000000"
+        )
+    assert posts(prodia, "/v2/job/async") == 0
 
 
 async def test_v2_async_failed_job_is_job_failed_with_prodias_reason_and_not_sent_again(prodia, session):
@@ -540,12 +583,63 @@ async def test_v2_auto_runs_async_where_the_type_accepts_it(prodia, session):
     assert result.job_id in prodia.jobs
 
 
-async def test_v2_redirect_is_not_followed_with_the_token(prodia, session):
-    prodia.add_fault(Fault("status", status=307, times=None, path="/v2/job"))
-    with pytest.raises(BadResponse):
-        await make_client(session, prodia, "v2").generate(prepare("v2"))
-    assert posts(prodia, "/v2/job") == 1
+@pytest.mark.parametrize(("api", "path"), [("v1", "/v1/sd/generate"), ("v2", "/v2/job")])
+async def test_an_api_redirect_is_not_followed_with_the_key_or_the_prompt(prodia, session, api, path):
+    async with Recorder("127.0.0.2") as foreign:  # another host: a 307 would carry the key and the body there
+        prodia.add_fault(Fault("status", status=307, times=None, location=foreign.url + path, path=path))
+        with pytest.raises(BadResponse):
+            await make_client(session, prodia, api).generate(prepare(api))
+    assert posts(prodia, path) == 1  # refused, not retried
+    assert foreign.received == []  # no request at all, so none with X-Prodia-Key, Authorization or the prompt
 
 
 async def _no_wait(_: float) -> None:
     return None
+
+
+# -- sends of one job, counted across its runs (the journal's `attempts`) -------------------------
+
+
+@pytest.mark.parametrize(("api", "path"), [("v1", "/v1/sd/generate"), ("v2", "/v2/job")])
+async def test_each_send_is_counted_before_it_leaves_retries_included(prodia, session, api, path):
+    prodia.add_fault(Fault("status", status=429, retry_after=0, times=2, path=path))
+    counted: list[tuple[int, int]] = []  # (the count heard, the sends the server had seen by then)
+
+    async def record(total: int) -> None:
+        counted.append((total, posts(prodia, path)))
+
+    sends = Sends(record=record)
+    await make_client(session, prodia, api).generate(prepare(api), sends=sends)
+    assert counted == [(1, 0), (2, 1), (3, 2)]
+    assert (sends.total, posts(prodia, path)) == (3, 3)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_v2_job_sent_before_a_restart_is_sent_once_more_without_a_resend(prodia, session, mode):
+    # The earlier send may have run (and been billed): this one is the one resend the policy allows.
+    path = "/v2/job" if mode == "sync" else "/v2/job/async"
+    prodia.add_fault(Fault("status", status=502, times=None, path=path))
+    sends = Sends(earlier=1)
+    with pytest.raises(ServerError):
+        await make_client(session, prodia, "v2", PRODIA_V2_MODE=mode).generate(prepare("v2"), sends=sends)
+    assert (posts(prodia, path), sends.total) == (1, 2)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_v2_job_sent_twice_before_is_not_sent_again(prodia, session, mode):
+    with pytest.raises(NotSentAgain) as caught:
+        await make_client(session, prodia, "v2", PRODIA_V2_MODE=mode).generate(prepare("v2"), sends=Sends(earlier=2))
+    assert [r for r in prodia.requests if r.method == "POST"] == []
+    assert "restarted while making this image" in error_text(caught.value)
+
+
+async def test_a_v1_job_is_sent_at_most_one_plus_max_retries_times_in_all(prodia, session):
+    prodia.add_fault(Fault("status", status=500, times=None, path="/v1/sd/generate"))
+    client = make_client(session, prodia, "v1", PRODIA_MAX_RETRIES="3")
+    sends = Sends(earlier=2)  # two sends before a restart: two more are left of the four
+    with pytest.raises(ServerError):
+        await client.generate(prepare("v1"), sends=sends)
+    assert (posts(prodia, "/v1/sd/generate"), sends.total) == (2, 4)
+    with pytest.raises(NotSentAgain):
+        await client.generate(prepare("v1"), sends=sends)
+    assert posts(prodia, "/v1/sd/generate") == 2
