@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=FULL["delivery_jobs"])
     parser.add_argument("--spread", type=float, default=FULL["delivery_spread"])
     parser.add_argument("--seeds", type=int, default=1, help="average over this many seeds (the first is the bench's)")
+    parser.add_argument("--held-out", action="store_true", help="the shapes kept out of tuning (workloads.HELD_OUT)")
     args = parser.parse_args(argv)
     columns = "   oracle  bot/oracle  learner  bot/learner  bot/250ms"
     print(f"{'workload':<12} " + " ".join(f"{name:>20}" for name in POLICIES) + columns)
-    for workload in workloads.WORKLOADS:
+    for workload in workloads.HELD_OUT if args.held_out else workloads.WORKLOADS:
         rows: dict[str, list[dict]] = {name: [] for name in POLICIES}
         oracle, learner = [], []
         for seed in range(SEED, SEED + args.seeds):

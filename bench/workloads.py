@@ -78,6 +78,41 @@ WORKLOADS = (
     Workload("many_models", "40 models, each 1-6 s +-10 %, few jobs each", _per_model(40, _jitter), True),
 )
 
+# Shapes kept out of the choices above and of the policy's tuning, to check a claim on workloads nobody tuned for
+# (`python -m bench.replay --held-out`). Once tuned against, they stop being held out: add new ones instead.
+HELD_OUT = (
+    Workload(
+        "speed-up",
+        "one model, 4 s +-10 %, halving halfway",
+        _one_model(lambda r, i, n: _jitter(r, 4.0 if i < n // 2 else 2.0)),
+        False,
+    ),
+    Workload(
+        "gamma", "one model, 0.5 s + gamma(3, 1 s)", _one_model(lambda r, i, n: 0.5 + r.gammavariate(3.0, 1.0)), False
+    ),
+    Workload(
+        "bimodal",
+        "8 models, each its base or 3x it, half and half",
+        _per_model(8, lambda r, b: _jitter(r, b) * (3.0 if r.random() < 0.5 else 1.0)),
+        False,
+    ),
+    Workload(
+        "pareto",
+        "one model, 1.5 s x Pareto(2.5), capped at 40 s",
+        _one_model(lambda r, i, n: min(40.0, 1.5 * r.paretovariate(2.5))),
+        False,
+    ),
+    Workload(
+        "subsecond",
+        "8 models, each 0.2-0.9 s +-10 %",
+        _per_model(8, lambda r, b: _jitter(r, 0.2 + 0.14 * (b - 1.0))),
+        True,
+    ),
+    Workload(
+        "long", "8 models, each 10-30 s +-10 %", _per_model(8, lambda r, b: _jitter(r, 10.0 + 4.0 * (b - 1.0))), True
+    ),
+)
+
 
 def jobs(workload: Workload, count: int, seed: int) -> list[tuple[str, float]]:
     rng = random.Random(seed)

@@ -137,6 +137,7 @@ class ProdiaClient:
         self.sleep = asyncio.sleep  # how retries wait; tests observe it
         self.poll_policy = poll_policy or HazardPolling(settings.prodia_poll_interval)
         self.poll_rate = PollRate(settings.prodia_max_polls_per_second)
+        self._asleep: dict[str, set[asyncio.Future[bool]]] = {}  # per model: its pollers' sleeps (woken on relearning)
         self.observer = observer or ProdiaObserver()
 
     async def generate(
@@ -166,27 +167,53 @@ class ProdiaClient:
         """Poll a submitted job until `check` returns its result; every new status goes to `progress`.
 
         The poll policy decides each delay and learns from what each poll found; a Retry-After on a poll
-        answer lengthens the delay."""
+        answer sets the earliest time of the next poll. When a job's answer makes the policy relearn its model
+        (its jobs run much shorter than it thought), the model's sleeping pollers wake and plan again."""
         started = time.monotonic()
         status: str | None = None
-        retry_after: float | None = None
+        not_before = 0.0  # no poll before this (s since started): the last Retry-After
         not_done_at: float | None = None  # the job was still running when this answer arrived (s since started)
         while True:
-            wait = self.poll_policy.delay(model, time.monotonic() - started, status or "submitted")
-            await asyncio.sleep(max(wait, retry_after or 0.0))
+            elapsed = time.monotonic() - started
+            wait = max(self.poll_policy.delay(model, elapsed, status or "submitted"), not_before - elapsed)
+            if not await self._sleep_unless_relearned(model, wait):
+                continue
             await self.poll_rate.turn()
             self.observer.polled()
             sent_at = time.monotonic() - started
             answer = await check()
-            retry_after = answer.retry_after
+            if answer.retry_after:
+                not_before = time.monotonic() - started + answer.retry_after
             if answer.done:
-                self.poll_policy.finished(model, not_done_at, sent_at)
+                if self.poll_policy.finished(model, not_done_at, sent_at):
+                    for sleep in self._asleep.pop(model, ()):
+                        if not sleep.done():
+                            sleep.set_result(False)
                 return cast(T, answer.result)
             not_done_at = time.monotonic() - started
             self.poll_policy.running(model, sent_at)
             if answer.status != status:
                 status = answer.status
                 await progress(Progress(status, job_id))
+
+    async def _sleep_unless_relearned(self, model: str, seconds: float) -> bool:
+        """Sleep `seconds`; False if woken before because the policy relearned `model` (the delay is stale).
+        A future and a timer, as `asyncio.sleep` is made (no task per sleep), with a timer callback of the same
+        name, so that tools which recognise a sleeping task by it (simcord's settlement) see one."""
+        if seconds <= 0:
+            return True
+        loop = asyncio.get_running_loop()
+        sleep: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(seconds, _set_result_unless_cancelled, sleep, True)
+        sleepers = self._asleep.setdefault(model, set())
+        sleepers.add(sleep)
+        try:
+            return await sleep
+        finally:
+            timer.cancel()
+            sleepers.discard(sleep)
+            if not sleepers and self._asleep.get(model) is sleepers:
+                del self._asleep[model]
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -301,3 +328,9 @@ class ProdiaClient:
 
 async def _ignore(_: Progress) -> None:
     return None
+
+
+def _set_result_unless_cancelled(future: asyncio.Future[bool], value: bool) -> None:
+    """The timer end of `_sleep_unless_relearned` (named as asyncio.sleep's); a woken sleep is already done."""
+    if not future.done():
+        future.set_result(value)

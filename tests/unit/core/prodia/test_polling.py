@@ -241,3 +241,56 @@ def test_a_level_shift_is_learned_from_three_jobs_while_a_lone_outlier_is_not_ta
     steady = HazardPolling(0.25, jitter=0)
     simulate(steady, [*around(3.0, 30), 15.0, *around(3.0, 2)])  # one job 5x longer, then as before
     assert steady.delay(MODEL, 0.0, "submitted") < 3.0  # still first polled before 3 s, not towards 15 s
+
+
+def test_a_model_whose_jobs_keep_ending_before_the_first_poll_is_forgotten_and_said_so():
+    policy = HazardPolling(0.25, jitter=0)
+    for _ in range(40):
+        polls_for(policy, MODEL, 4.0)
+    jobs = 0
+    while jobs < 10:  # now 2 s: each found done at a first poll planned near 3.7 s
+        jobs += 1
+        if policy.finished(MODEL, None, policy.delay(MODEL, 0.0, "submitted")):
+            break
+    assert jobs <= 5  # said within the last five jobs' window, not after a window's worth of them
+    assert policy.delay(MODEL, 0.0, "submitted") == 0.25  # forgotten: learned afresh from the fixed interval
+
+
+async def test_pollers_asleep_on_a_relearned_model_wake_and_plan_again():
+    import aiohttp
+
+    from bot.core.config import Settings
+    from bot.core.prodia import ProdiaV1
+
+    class Relearning(PollPolicy):
+        """The first delay asked is an hour; once a job's answer relearns the model, delays are short."""
+
+        def __init__(self) -> None:
+            super().__init__(0.25)
+            self.asked = 0
+            self.first_asked = asyncio.Event()
+            self.relearned = False
+
+        def delay(self, model: str, elapsed: float, status: str) -> float:
+            self.asked += 1
+            self.first_asked.set()
+            return 0.001 if self.relearned or self.asked > 1 else 3600.0
+
+        def finished(self, model: str, running_at: float | None, done_at: float) -> bool:
+            self.relearned = True
+            return True
+
+    async def done():
+        from bot.core.prodia.base import PollAnswer
+
+        return PollAnswer("done", "image")
+
+    policy = Relearning()
+    settings = Settings.from_env({"PRODIA_API": "v1", "PRODIA_API_KEY": "k"})
+    async with aiohttp.ClientSession() as session:
+        client = ProdiaV1(session, settings, poll_policy=policy)
+        asleep = asyncio.create_task(client.poll("a", MODEL, _ignore, done))
+        await policy.first_asked.wait()
+        assert await client.poll("b", MODEL, _ignore, done) == "image"  # its answer relearns the model
+        assert await asyncio.wait_for(asleep, 10) == "image"  # woken: not left asleep for the hour
+    assert policy.asked == 3  # the sleeper asked again after waking
