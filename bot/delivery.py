@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 
@@ -53,29 +54,35 @@ class Reply:
         return age < TOKEN_LIFETIME - 30  # a margin for the request itself
 
     async def edit(
-        self, *, content: str | None, embed: discord.Embed | None = None, file: discord.File | None = None
+        self,
+        *,
+        content: str | None,
+        embed: discord.Embed | None = None,
+        file: discord.File | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | discord.PartialMessage:
+        """Show `content` (and `embed`, `file`, buttons `view`; each None: none) as the reply."""
         async with self._lock:
             known = self.message.id if self.message else None
-            message = await self._edit(content, embed, file)
+            message = await self._edit(content, embed, file, view)
             self.message = message
             if message.id != known and self.on_message is not None:
                 await self.on_message(message.id)
             return message
 
     async def _edit(
-        self, content: str | None, embed: discord.Embed | None, file: discord.File | None
+        self, content: str | None, embed: discord.Embed | None, file: discord.File | None, view: discord.ui.View | None
     ) -> discord.Message | discord.PartialMessage:
         attachments = [file] if file else []
         if self._token_alive():
             try:
                 if self.interaction is not None:
                     return await self.interaction.edit_original_response(
-                        content=content, embed=embed, attachments=attachments
+                        content=content, embed=embed, attachments=attachments, view=view
                     )
                 if self.message is not None:
                     return await self.webhook.edit_message(  # type: ignore[union-attr]
-                        self.message.id, content=content, embed=embed, attachments=attachments
+                        self.message.id, content=content, embed=embed, attachments=attachments, view=view
                     )
             except discord.NotFound:
                 log.info("The interaction reply is gone; falling back to the channel")
@@ -86,18 +93,17 @@ class Reply:
             try:
                 # Through the channel with the bot token (an InteractionMessage would use the dead token).
                 target = self.channel.get_partial_message(self.message.id)  # type: ignore[attr-defined]
-                return await target.edit(content=content, embed=embed, attachments=attachments)
+                return await target.edit(content=content, embed=embed, attachments=attachments, view=view)
             except discord.NotFound:
                 log.info("Reply message %s was deleted; posting a new one", self.message.id)
                 self.message = None
                 if file:
                     file.reset()
-        return await self.channel.send(
-            content=content,
-            embed=embed,  # type: ignore[arg-type]
-            file=file,  # type: ignore[arg-type]
-            reference=self.reference.to_reference(fail_if_not_exists=False) if self.reference else None,  # type: ignore[arg-type]
-        )
+        # Only what there is: `send` takes no None for a view or a file.
+        extra: dict[str, Any] = {"embed": embed, "file": file, "view": view}
+        if self.reference:
+            extra["reference"] = self.reference.to_reference(fail_if_not_exists=False)
+        return await self.channel.send(content=content, **{k: v for k, v in extra.items() if v is not None})
 
 
 class ProgressReporter:

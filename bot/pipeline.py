@@ -13,7 +13,7 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from .core.prodia import GenerationResult, ProdiaClient, Progress, Sends
 from .core.store import CapScope, Claim, GuildSettings, JobRecord, ResultRecord, Store, StoreError
 from .delivery import ProgressReporter, Reply, add_reroll
 from .metrics import Metrics
-from .render import result_embed
+from .render import NAME_MAX, result_buttons, result_embed, shown
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,16 @@ class JobPipeline:
             log.error("Could not read the settings of guild %s (%s); refusing the job", guild_id, exc)
             raise LimitsUnavailable("guild settings unavailable") from exc
 
-    async def admit(self, origin: Origin, prompt: str, settings: GuildSettings) -> Reservation:
+    async def admit(self, origin: Origin, texts: Iterable[str], settings: GuildSettings) -> Reservation:
         """Raise the ImagineError that refuses this job now, or take all its places at once (the queue's, the
         user's, the cooldown, today's under each cap) and return them; the caller releases them when the job ends,
-        or at once if it never starts."""
+        or at once if it never starts. `texts`: every text of the job that goes to Prodia (its prompt and negative
+        prompt), checked against the server's blocked words as they are now."""
         if self.closing:
             raise Restarting("the bot is stopping")
-        if word := find_blocked(prompt, settings.blocked_words):
-            raise BlockedWord("blocked word", word=word)
+        for value in texts:
+            if word := find_blocked(value, settings.blocked_words):
+                raise BlockedWord("blocked word", word=shown(word, NAME_MAX))
         place = self.queue.reserve()  # QueueFull
         caps = self.daily_caps(origin, settings)
         claim = Claim(uuid.uuid4().hex, origin.user_id, origin.guild_id, tuple(cap.scope for cap in caps))
@@ -245,7 +247,7 @@ class JobPipeline:
                 return None
             await progress.final_turn()
             try:
-                message = await reply.edit(content=None, embed=embed, file=file)
+                message = await reply.edit(content=None, embed=embed, file=file, view=result_buttons(origin.locale))
             except discord.Forbidden:
                 # No Attach Files / Embed Links here: say so in text instead of failing silently.
                 await reply.edit(content=text("error.missing_permissions", origin.locale))

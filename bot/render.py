@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import discord
@@ -13,6 +14,7 @@ from .core.prodia import GenerationResult
 REROLL_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
 EMBED_COLOUR = discord.Colour.from_rgb(124, 92, 255)
 TITLE_MAX, FIELD_MAX, FOOTER_MAX, DESCRIPTION_MAX = 256, 1024, 2048, 4096
+NAME_MAX = 200  # a name quoted in a sentence (a model or search as typed, a blocked word): 100 typed, escaped
 BAR_WIDTH = 10
 # How far along each state is, for the progress bar (Prodia v1 reports no finer progress).
 STATE_PROGRESS = {"waiting": 0.0, "submitted": 0.1, "queued": 0.2, "generating": 0.5, "downloading": 0.9}
@@ -20,6 +22,39 @@ STATE_PROGRESS = {"waiting": 0.0, "submitted": 0.1, "queued": 0.2, "generating":
 
 def truncate(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# What Discord's markdown could make of text someone typed, each escaped with a backslash (Discord shows the
+# character alone): emphasis, code, spoilers and masked links ([text](url)) anywhere; mentions, channels,
+# timestamps and custom emoji (<...>), @everyone and @here; headings, quotes and lists at the start of a line.
+# A web address is kept whole (its link would carry the backslashes) but for characters that could start markup
+# if Discord's own link ends sooner: it never holds [ ] < > @ | ` * or a backslash.
+_MARKUP = re.compile(
+    r"(?P<url>https?://[\w\-.~/?#%&=+:;,!$'()]+)|(?P<char>[\\*_~|`\[\]<>@])|^(?P<indent>[ \t]*)(?P<line>[#+-]|\d+\.)",
+    re.MULTILINE,
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    if match["url"]:
+        return match["url"]
+    if match["char"]:
+        return "\\" + match["char"]
+    line = match["line"]
+    return match["indent"] + (line[:-1] + "\\." if line.endswith(".") else "\\" + line)
+
+
+def shown(value: str, limit: int) -> str:
+    """Text someone typed (a prompt, a negative prompt, a model name, a blocked word), fit for a message or an
+    embed: markup escaped, so it reads as typed (no masked link, no mention, no formatting), and cut to `limit`
+    characters with "…", never inside an escape. The one place user text is made safe to show; a footer is the
+    exception (Discord renders no markup there: escapes would show)."""
+    escaped = _MARKUP.sub(_escape, value)
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    backslashes = len(cut) - len(cut.rstrip("\\"))
+    return cut[:-1] + "…" if backslashes % 2 else cut + "…"  # an escape cut in two loses its backslash
 
 
 @dataclass(frozen=True)
@@ -49,7 +84,7 @@ def result_embed(
 ) -> discord.Embed:
     request = job.request
     model = job.model
-    embed = discord.Embed(title=truncate(request.prompt, TITLE_MAX), colour=EMBED_COLOUR)
+    embed = discord.Embed(title=shown(request.prompt, TITLE_MAX), colour=EMBED_COLOUR)
     embed.set_image(url=f"attachment://{filename}")
 
     def field(key: str, value: object) -> None:
@@ -65,11 +100,12 @@ def result_embed(
     field("aspect_ratio", text(f"aspect.{request.aspect_ratio}", locale))
     if request.negative_prompt and "negative_prompt" not in model.ignores:
         embed.add_field(
-            name=text("field.negative_prompt", locale), value=truncate(request.negative_prompt, FIELD_MAX), inline=False
+            name=text("field.negative_prompt", locale), value=shown(request.negative_prompt, FIELD_MAX), inline=False
         )
     notes = job_notes(job, locale)
     if notes:
         embed.description = truncate("\n".join(notes), DESCRIPTION_MAX)
+    # A footer renders no markup or mentions: the requester's name goes in as it is (escapes would show).
     footer = text("result.footer", locale, user=requester, seconds=f"{elapsed:.1f}")
     embed.set_footer(text=truncate(footer, FOOTER_MAX))
     return embed
@@ -79,10 +115,48 @@ def job_notes(job: PreparedJob, locale: str | None) -> list[str]:
     """What changed between the request and what was generated, so nothing is silently dropped."""
     notes = []
     if job.fallback_from:
-        notes.append(text("note.unknown_model", locale, name=job.fallback_from, model=job.model.name))
+        name = shown(job.fallback_from, NAME_MAX)  # as the user typed it: escaped
+        notes.append(text("note.unknown_model", locale, name=name, model=job.model.name))
     if job.ignored:
         names = ", ".join(text(f"field.{name}", locale) for name in job.ignored)
         notes.append(text("note.ignored", locale, model=job.model.name, names=names))
     if job.capped_steps is not None:
         notes.append(text("note.steps_capped", locale, model=job.model.name, asked=job.capped_steps, steps=job.steps))
     return notes
+
+
+# -- buttons under a result -------------------------------------------------------------------------
+
+RESULT_ACTIONS = {"reroll": REROLL_EMOJI, "edit": "\N{PENCIL}\ufe0f", "delete": "\N{WASTEBASKET}\ufe0f"}
+
+
+class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:(?P<action>reroll|edit|delete)"):
+    """A button under a result. Its custom_id names only the action: the message clicked is the result, looked up
+    in the store like the 🔄 reaction, so buttons of results posted before a restart work, and no view is kept in
+    memory per result (discord.py stores none for a view made only of dynamic items). A click is handed on as the
+    `result_action` event (`cogs.actions`)."""
+
+    def __init__(self, action: str, label: str = "") -> None:
+        style = discord.ButtonStyle.danger if action == "delete" else discord.ButtonStyle.secondary
+        button: discord.ui.Button = discord.ui.Button(
+            custom_id=f"imagine:{action}", label=label or None, emoji=RESULT_ACTIONS[action], style=style
+        )
+        super().__init__(button)
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str]
+    ) -> ResultButton:
+        return cls(match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        interaction.client.dispatch("result_action", self.action, interaction)
+
+
+def result_buttons(locale: str | None) -> discord.ui.View:
+    """The action row under a result: 🔄 reroll, ✏️ edit, 🗑️ delete."""
+    view = discord.ui.View(timeout=None)
+    for action in RESULT_ACTIONS:
+        view.add_item(ResultButton(action, text(f"action.{action}", locale)))
+    return view

@@ -12,7 +12,16 @@ from discord.ext import commands
 from bot.core.errors import ImagineError
 from bot.core.messages import error_text, language_of, server_language
 from bot.core.origin import JobKind, Origin
-from bot.core.request import CFG_RANGE, SEED_RANGE, STEPS_RANGE, GenerationRequest
+from bot.core.request import (
+    CFG_RANGE,
+    MODEL_NAME_MAX,
+    NEGATIVE_PROMPT_MAX,
+    PROMPT_MAX,
+    SEED_RANGE,
+    STEPS_RANGE,
+    GenerationRequest,
+    check_length,
+)
 from bot.core.store import GuildSettings
 from bot.delivery import Reply
 from bot.i18n import cmd
@@ -37,9 +46,9 @@ class Imagine(commands.Cog):
     async def imagine(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, 1000],
-        negative_prompt: app_commands.Range[str, None, 1000] | None = None,
-        model: str | None = None,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        negative_prompt: app_commands.Range[str, None, NEGATIVE_PROMPT_MAX] | None = None,
+        model: app_commands.Range[str, 1, MODEL_NAME_MAX] | None = None,
         steps: app_commands.Range[int, STEPS_RANGE[0], STEPS_RANGE[1]] | None = None,
         cfg: app_commands.Range[float, CFG_RANGE[0], CFG_RANGE[1]] | None = None,
         seed: app_commands.Range[int, SEED_RANGE[0], SEED_RANGE[1]] | None = None,
@@ -60,9 +69,13 @@ class Imagine(commands.Cog):
         # Refusals are answered privately, so they come before the public defer.
         try:
             request = GenerationRequest(**{k: v for k, v in given.items() if v is not None})  # the user's input
+            if model is not None:  # never sent to Prodia (a catalog name is), but shown if it is no model's
+                check_length("model", model, MODEL_NAME_MAX)
             defaults = await pipeline.guild_settings(interaction.guild_id)
             origin = job_origin(interaction, defaults)
-            reservation = await pipeline.admit(origin, request.prompt, defaults)
+            # What goes to Prodia: the prompt, and the negative prompt given, else the server's default one.
+            texts = (request.prompt, request.negative_prompt or defaults.negative_prompt or "")
+            reservation = await pipeline.admit(origin, texts, defaults)
         except ImagineError as exc:
             await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
             return

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.core.messages import text
 from bot.i18n import cmd
-from bot.render import EMBED_COLOUR, truncate
+from bot.render import EMBED_COLOUR, NAME_MAX, shown, truncate
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -36,7 +36,8 @@ class Models(commands.Cog):
         catalog = self.bot.pipeline.catalog
         found = catalog.search(search or "", limit=len(catalog))
         if not found:
-            await interaction.response.send_message(text("models.none", locale, search=search), ephemeral=True)
+            shown_search = shown(search or "", NAME_MAX)  # as typed: escaped
+            await interaction.response.send_message(text("models.none", locale, search=shown_search), ephemeral=True)
             return
         pages = math.ceil(len(found) / PAGE_SIZE)
         page = min(page, pages)

@@ -13,10 +13,10 @@ from bot.core.catalog import DEFAULT_CFG
 from bot.core.errors import InvalidInput
 from bot.core.jobs import parse_blocked_words
 from bot.core.messages import CATALOGUES, error_text, language_name, server_language, text
-from bot.core.request import CFG_RANGE, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
+from bot.core.request import CFG_RANGE, MODEL_NAME_MAX, NEGATIVE_PROMPT_MAX, STEPS_RANGE, GenerationRequest
 from bot.core.store import REROLL_MODES, GuildSettings
 from bot.i18n import cmd
-from bot.render import truncate
+from bot.render import FIELD_MAX, NAME_MAX, shown, truncate
 from cogs._options import ASPECT_CHOICES, DEFAULT_FIELDS, SAMPLER_CHOICES, model_autocomplete
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class ServerSettings(commands.Cog):
     async def settings_set(
         self,
         interaction: discord.Interaction,
-        model: str | None = None,
+        model: app_commands.Range[str, 1, MODEL_NAME_MAX] | None = None,
         sampler: str | None = None,
         steps: app_commands.Range[int, STEPS_RANGE[0], STEPS_RANGE[1]] | None = None,
         cfg: app_commands.Range[float, CFG_RANGE[0], CFG_RANGE[1]] | None = None,
@@ -93,10 +93,12 @@ class ServerSettings(commands.Cog):
             if model is not None:
                 found = self.bot.pipeline.catalog.get(model)
                 if found is None:
-                    raise InvalidInput("unknown model", problem="unknown_model", name=model[:100])
+                    raise InvalidInput("unknown model", problem="unknown_model", name=shown(model, NAME_MAX))
                 changes["model"] = found.name
             # The same validation as /imagine (autocomplete and choices are hints, not guarantees).
-            GenerationRequest(prompt="-", **{k: v for k, v in changes.items() if k in DEFAULT_FIELDS})
+            checked = GenerationRequest(prompt="-", **{k: v for k, v in changes.items() if k in DEFAULT_FIELDS})
+            if negative_prompt is not None:  # saved as /imagine would send it; blank: none
+                changes["negative_prompt"] = checked.negative_prompt or None
             if reroll not in (None, "requester", "anyone"):
                 raise InvalidInput("bad reroll", problem="choice", name="reroll", allowed="requester, anyone")
             if language not in (None, AUTO_LANGUAGE, *CATALOGUES):
@@ -147,8 +149,11 @@ class ServerSettings(commands.Cog):
             value = getattr(current, name)
             if name == "aspect_ratio":
                 value, fallback = (text(f"aspect.{v}", locale) if v else None for v in (value, fallback))
-            shown = str(value) if value is not None else text("settings.builtin", locale, value=fallback)
-            embed.add_field(name=text(f"field.{name}", locale), value=truncate(shown, 1024), inline=True)
+            if value is None or value == "":
+                value = text("settings.builtin", locale, value=fallback)
+            elif name == "negative_prompt":  # typed by the server's managers: escaped like all typed text
+                value = shown(value, FIELD_MAX)
+            embed.add_field(name=text(f"field.{name}", locale), value=truncate(str(value), FIELD_MAX), inline=True)
         if current.locale:
             language = language_name(current.locale)
         else:
@@ -158,8 +163,8 @@ class ServerSettings(commands.Cog):
         embed.add_field(
             name=text("settings.field.reroll", locale), value=text(f"settings.reroll.{current.reroll}", locale)
         )
-        words = ", ".join(current.blocked_words) or text("settings.none", locale)
-        embed.add_field(name=text("settings.field.blocked_words", locale), value=truncate(words, 1024), inline=False)
+        words = shown(", ".join(current.blocked_words), FIELD_MAX) or text("settings.none", locale)
+        embed.add_field(name=text("settings.field.blocked_words", locale), value=words, inline=False)
         cap = str(current.daily_cap) if current.daily_cap else text("settings.unlimited", locale)
         embed.add_field(name=text("settings.field.daily_cap", locale), value=cap)
         return embed

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from .errors import InvalidInput
 from .model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SD_MODELS, SDXL_MODELS, V2_DEFAULT_MODELS
-from .request import DEFAULT_CFG, DEFAULT_STEPS, GenerationRequest
+from .request import DEFAULT_CFG, DEFAULT_STEPS, GenerationRequest, check_range
 
 TUNING = frozenset({"negative_prompt", "cfg", "sampler"})  # what flux has no use for
 # v2 config fields per request parameter, where a job type documents one (`width` stands for the size).
@@ -16,6 +17,22 @@ V2_FIELDS = {"negative_prompt": "negative_prompt", "cfg": "guidance", "aspect_ra
 # Width x height per aspect ratio, for models that take pixel sizes (SD 1.x takes the ratio itself).
 SIZES_XL = {"square": (1024, 1024), "portrait": (832, 1216), "landscape": (1216, 832)}
 SIZES_SD = {"square": (512, 512), "portrait": (512, 768), "landscape": (768, 512)}
+
+# Actions on a result. A job is one of these kinds; all run through the same client path (`generate`).
+JOB_KINDS = ("generate", "transform", "upscale")
+# How much of the diffusion a variation re-runs (img2img "denoising strength", 0-1): at 0.5 about half the steps
+# redo the image, so its composition and colours stay and its details change - a variation, not a new picture.
+# 0.7-0.8 (third-party Prodia code, diffusers' default) is for restyling and mostly loses the composition; below
+# about 0.3 the result barely differs from the input.
+DEFAULT_STRENGTH = 0.5
+STRENGTH_RANGE = (0.0, 1.0)
+UPSCALE_FACTOR = 2  # v1 `/upscale` takes `resize` 2|4, v2 `inference.upscale.v1` `upscale` 2|4|8
+# Where each API upscales, and the evidence: v1 `/upscale` is in Prodia's v1 docs (prodia-api.md section 2) and
+# third-party clients (prodiapy's `upscale`); v2's upscale job type is known from third-party code only.
+UPSCALERS = {
+    "v1": ("/upscale", "Prodia's v1 docs and third-party clients"),
+    "v2": ("inference.upscale.v1", "third-party code"),
+}
 
 
 @dataclass(frozen=True)
@@ -29,9 +46,22 @@ class Model:
     ignores: frozenset[str] = frozenset()
     fields: frozenset[str] = frozenset()  # v2: the config fields its job type documents (what is sent)
     evidence: str = ""  # v2: where the job type and its fields are known from
+    img2img_type: str | None = None  # v2: its image-to-image job type; None: no known one, it cannot vary
+    img2img_fields: frozenset[str] = frozenset()  # v2: the config fields of that type (the image goes as `input`)
 
     def size(self, aspect_ratio: str) -> tuple[int, int]:
         return (SIZES_SD if self.family == "sd" and self.job_type is None else SIZES_XL)[aspect_ratio]
+
+    @property
+    def can_vary(self) -> bool:
+        """Whether an image of this model can be varied (image-to-image): every v1 model (`/sd/transform`,
+        `/sdxl/transform`), a v2 model only where an img2img job type of its family is known."""
+        return self.job_type is None or self.img2img_type is not None
+
+
+def can_upscale(api: str) -> bool:
+    """Whether `api` ("v1" or "v2") can upscale a result (see `UPSCALERS` for the evidence)."""
+    return api in UPSCALERS
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,21 @@ class PreparedJob:
     fallback_from: str | None = None  # the unknown model name replaced by the default
     ignored: tuple[str, ...] = ()  # parameters the user set that this model does not take
     capped_steps: int | None = None  # the steps asked for, when above the model's maximum
+    kind: str = "generate"  # one of JOB_KINDS: a new image, a variation of `input_image`, or it upscaled
+    input_image: bytes | None = field(default=None, repr=False)  # transform and upscale: the image worked on
+    strength: float | None = None  # transform: how much of the image is redone (0-1)
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {self.kind!r}")
+        if (self.kind == "generate") == bool(self.input_image):
+            raise ValueError("transform and upscale jobs need an input image; a generation takes none")
+
+    @property
+    def poll_key(self) -> str:
+        """What the poll policy learns durations under: a transform runs shorter than its model's generation
+        (a share of the steps), an upscale is the same work whatever the model."""
+        return {"generate": self.model.name, "transform": f"{self.model.name} (transform)"}.get(self.kind, "upscale")
 
 
 def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
@@ -74,12 +119,17 @@ def v1_models(sd: Iterable[str] = SD_MODELS, sdxl: Iterable[str] = SDXL_MODELS) 
     return models
 
 
-def _v2(name: str, job_type: str, aliases: tuple[str, ...], fields: str, evidence: str, **limits: int) -> Model:
-    """A v2 model: it takes what its job type's documented `fields` carry and ignores the rest."""
+def _v2(
+    name: str, job_type: str, aliases: tuple[str, ...], fields: str, evidence: str, img2img: str = "", **limits: int
+) -> Model:
+    """A v2 model: it takes what its job type's documented `fields` carry and ignores the rest. `img2img`: its
+    image-to-image job type and that type's fields ("type field ..."), where one is known."""
     sent = frozenset(fields.split())
     ignores = frozenset(p for p in (*TUNING, "aspect_ratio") if V2_FIELDS.get(p) not in sent)
+    img2img_type, *img2img_fields = img2img.split() or [""]
     return Model(name, "flux" if "flux" in job_type else "sd", job_type, aliases, ignores=ignores, fields=sent,
-                 evidence=evidence, **limits)  # fmt: skip
+                 evidence=evidence, img2img_type=img2img_type or None, img2img_fields=frozenset(img2img_fields),
+                 **limits)  # fmt: skip
 
 
 V2_MODELS = {
@@ -91,10 +141,14 @@ V2_MODELS = {
             "Prodia's official client", max_steps=4, default_steps=4),
         _v2("flux-dev", "inference.flux.dev.txt2img.v1", ("dev",), "prompt seed steps width",
             "Prodia's official client"),
-        # Job type and fields known from third-party code only: offered when PRODIA_V2_MODELS names them.
-        _v2("sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",), "prompt seed steps negative_prompt", "third-party code"),
+        # Job type and fields known from third-party code only: offered when PRODIA_V2_MODELS names them. Their
+        # img2img types too (third-party code names `inference.sdxl.img2img.v1` and `inference.sd15.img2img.v1`
+        # "with strength control"); the FLUX.1 models above have no documented img2img type (Prodia documents
+        # one for FLUX.2 pro and flex only, prodia-api.md 3a), so they cannot vary.
+        _v2("sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",), "prompt seed steps negative_prompt", "third-party code",
+            "inference.sdxl.img2img.v1 prompt seed steps negative_prompt strength"),
         _v2("sd15", "inference.sd15.txt2img.v1", ("sd1.5", "stable-diffusion"), "prompt seed steps negative_prompt",
-            "third-party code"),
+            "third-party code", "inference.sd15.img2img.v1 prompt seed steps negative_prompt strength"),
     )
 }  # fmt: skip
 
@@ -136,6 +190,10 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.models)
+
+    def can_vary(self, name: str | None) -> bool:
+        """Whether an image made with model `name` (a name or alias; None: the default) can be varied."""
+        return self.resolve(name)[0].can_vary
 
     def get(self, name: str) -> Model | None:
         """The model with this exact name, else the one with this alias (case-insensitive), else None."""
@@ -189,6 +247,22 @@ class Catalog:
             ignored=ignored,
             capped_steps=capped,
         )
+
+    def prepare_variation(
+        self, request: GenerationRequest, image: bytes, strength: float = DEFAULT_STRENGTH
+    ) -> PreparedJob:
+        """A variation of `image` (image-to-image) with `request`'s prompt, model, steps and seed; `strength`
+        is the share redone (0-1). InvalidInput if the model cannot vary (see `Model.can_vary`)."""
+        check_range("strength", strength, STRENGTH_RANGE, integer=False)
+        job = self.prepare(request)
+        if not job.model.can_vary:
+            raise InvalidInput(f"{job.model.name} has no image-to-image job type", problem="cannot_vary",
+                               model=job.model.name)  # fmt: skip
+        return replace(job, kind="transform", input_image=image, strength=float(strength))
+
+    def prepare_upscale(self, request: GenerationRequest, image: bytes) -> PreparedJob:
+        """`image` upscaled `UPSCALE_FACTOR` times; `request` is what made it (kept for the result's details)."""
+        return replace(self.prepare(request), kind="upscale", input_image=image, ignored=(), capped_steps=None)
 
 
 def _rank(key: str, query: str) -> int:

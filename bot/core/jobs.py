@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import re
 import time
+import unicodedata
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
@@ -65,21 +67,67 @@ PositionCallback = Callable[[int], Awaitable[None]]
 MAX_BLOCKED_WORDS = 100
 BLOCKED_WORD_MAX = 100  # characters in one blocked word or phrase
 
+# Invisible characters that are not format characters (category Cf, dropped as a whole): the rest of Unicode's
+# Default_Ignorable_Code_Point set (DerivedCoreProperties.txt), Hangul fillers and variation selectors among them.
+_IGNORABLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+# Combining marks shared by all scripts (accents, overlays, enclosing circles: what disguises a Latin, Greek or
+# Cyrillic letter), plus Cyrillic's own historic ones. A script's own marks (Devanagari vowel signs, Hebrew
+# points) stay: dropping them would merge different words.
+_DISGUISING_MARK = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Letters written with such a mark that are letters of their own, not accented forms: Russian й, Belarusian ў,
+# Ukrainian ї (и and й are different words: мой, мои). Ё is folded to е on purpose: Russian often writes е for ё.
+_OWN_LETTERS = frozenset("йўї")
+
+
+def fold(text: str) -> str:
+    """`text` as blocked words are matched: "BAD", full-width "ｂａｄ", and "bad" with a zero-width space inside or
+    accents on its letters all fold to "bad".
+
+    Unicode's compatibility caseless form (NFKD, casefold, NFKD: full-width and other compatibility forms become
+    their plain letters, case is folded), without format characters and the other default-ignorable ones (zero
+    width spaces and joiners, soft hyphens, variation selectors), without the combining marks that only disguise a
+    letter (see `_DISGUISING_MARK`, `_OWN_LETTERS`), composed again (NFC), runs of white space made one space."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    kept: list[str] = []
+    for char in decomposed:
+        if unicodedata.category(char) == "Cf" or _IGNORABLE.match(char):
+            continue
+        if _DISGUISING_MARK.match(char):
+            if kept and (letter := unicodedata.normalize("NFC", kept[-1] + char)) in _OWN_LETTERS:
+                kept[-1] = letter
+            continue
+        kept.append(char)
+    return " ".join(unicodedata.normalize("NFC", "".join(kept)).split())
+
 
 def parse_blocked_words(raw: str) -> tuple[str, ...]:
-    """ "cat, Big Dog ,cat" -> ("cat", "big dog"): comma-separated, trimmed, lower-cased, de-duplicated."""
-    words: dict[str, None] = {}
+    """ "Cat, Big  Dog ,CAT" -> ("Cat", "Big Dog"): comma-separated, trimmed, kept as written (a refusal names the
+    word the way the server wrote it), de-duplicated as they are matched (`fold`); a word that folds to nothing
+    (only invisible characters or marks) is dropped, since it would match everywhere."""
+    words: dict[str, str] = {}
     for part in raw.split(","):
-        word = " ".join(part.split()).lower()
-        if word:
-            words[word[:BLOCKED_WORD_MAX]] = None
-    return tuple(words)[:MAX_BLOCKED_WORDS]
+        word = " ".join(part.split())[:BLOCKED_WORD_MAX]
+        key = fold(word)
+        if key and key not in words:
+            words[key] = word
+    return tuple(words.values())[:MAX_BLOCKED_WORDS]
 
 
-def find_blocked(prompt: str, blocked: tuple[str, ...]) -> str | None:
-    """The first blocked word or phrase found in `prompt` as whole words, ignoring case; None if none."""
+@functools.lru_cache(maxsize=4096)
+def _blocked_pattern(word: str) -> re.Pattern[str] | None:
+    folded = fold(word)
+    return re.compile(rf"(?<!\w){re.escape(folded)}(?!\w)") if folded else None
+
+
+def find_blocked(text: str, blocked: tuple[str, ...]) -> str | None:
+    """The first blocked word or phrase (as the server wrote it) found in `text` as whole words, both compared in
+    their `fold`ed form; None if none."""
+    if not blocked:
+        return None
+    folded = fold(text)
     for word in blocked:
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, re.IGNORECASE):
+        pattern = _blocked_pattern(word)
+        if pattern is not None and pattern.search(folded):
             return word
     return None
 

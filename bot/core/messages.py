@@ -42,6 +42,7 @@ EN: dict[str, str] = {
     "input.range": "{name} must be between {low} and {high}.",
     "input.choice": "{name} must be one of: {allowed}.",
     "input.unknown_model": "There is no model called “{name}”. Pick one from the list.",
+    "input.cannot_vary": "Images made with “{model}” cannot be varied: the image service offers no way to.",
     # Limits.
     "error.missing_permissions": (
         "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel."
@@ -88,10 +89,24 @@ EN: dict[str, str] = {
     "aspect.landscape": "Landscape",
     "result.footer": "Requested by {user} · {seconds} s",
     "result.no_reaction": "React with 🔄 to reroll (the bot could not add the reaction itself here).",
-    "note.unknown_model": "There is no model “{name}”, so {model} was used.",
+    "note.unknown_model": "There is no model “{name}”, so {model} was used (/models lists them).",
     "note.ignored": "{model} does not use: {names}.",
     "note.steps_capped": "{model} takes at most {steps} {steps:step|steps}, so it used {steps} instead of {asked}.",
     "reroll.started": "🔄 Rerolling for {user}…",
+    "reroll.refused": "{user}, your 🔄 was not started: {reason}",
+    "reroll.later": "{user}, your 🔄 starts in {seconds} s (one request at a time, a short pause between).",
+    # Buttons under a result, and what they answer (privately).
+    "action.reroll": "Reroll",
+    "action.edit": "Edit",
+    "action.delete": "Delete",
+    "edit.started": "✏️ Running the edited request for {user}…",
+    "action.gone": "The bot no longer knows this result (it is too old or was deleted), so it cannot act on it.",
+    "action.not_allowed": "Only the person who asked for this image (or a member with Manage Messages) may do that.",
+    "action.deleted": "The result was deleted.",
+    "edit.title": "Edit and run again",
+    "edit.prompt": "Prompt",
+    "edit.negative_prompt": "Negative prompt (empty: none)",
+    "edit.seed": "Seed (empty: a new one)",
     # /settings.
     "settings.saved": "Saved. The defaults for this server are now:",
     "settings.reset": (
@@ -188,6 +203,7 @@ RU: dict[str, str] = {
     "input.range": "Параметр {name} должен быть от {low} до {high}.",
     "input.choice": "Параметр {name} должен быть одним из: {allowed}.",
     "input.unknown_model": "Модели «{name}» нет. Выберите модель из списка.",
+    "input.cannot_vary": "Изображения модели «{model}» нельзя варьировать: сервис изображений этого не умеет.",
     # Ограничения.
     "error.missing_permissions": (
         "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы»."
@@ -238,12 +254,25 @@ RU: dict[str, str] = {
     "aspect.landscape": "Горизонтальное",
     "result.footer": "Запрос: {user} · {seconds} с",
     "result.no_reaction": "Поставьте реакцию 🔄, чтобы сгенерировать заново (здесь бот не смог добавить её сам).",
-    "note.unknown_model": "Модели «{name}» нет, поэтому использована {model}.",
+    "note.unknown_model": "Модели «{name}» нет, поэтому использована {model} (список моделей: /models).",
     "note.ignored": "{model} не использует: {names}.",
     "note.steps_capped": (
         "{model} поддерживает максимум {steps} {steps:шаг|шага|шагов}, поэтому вместо {asked} использовано {steps}."
     ),
     "reroll.started": "🔄 Генерирую заново для {user}…",
+    "reroll.refused": "{user}, ваш 🔄 не запущен: {reason}",
+    "reroll.later": "{user}, ваш 🔄 начнётся через {seconds} с (по одному запросу, с короткой паузой между ними).",
+    "action.reroll": "Заново",
+    "action.edit": "Изменить",
+    "action.delete": "Удалить",
+    "edit.started": "✏️ Запускаю изменённый запрос для {user}…",
+    "action.gone": "Бот больше не знает этот результат (он слишком старый или удалён), поэтому ничего сделать нельзя.",
+    "action.not_allowed": "Это может только автор запроса (или участник с правом «Управлять сообщениями»).",
+    "action.deleted": "Результат удалён.",
+    "edit.title": "Изменить и запустить снова",
+    "edit.prompt": "Описание",
+    "edit.negative_prompt": "Негативное описание (пусто: нет)",
+    "edit.seed": "Seed (пусто: новый)",
     # /settings.
     "settings.saved": "Сохранено. Теперь на этом сервере по умолчанию действуют такие настройки:",
     "settings.reset": (

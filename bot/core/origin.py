@@ -15,7 +15,8 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit without bo
 
 class JobKind(enum.StrEnum):
     IMAGINE = "imagine"  # /imagine
-    REROLL = "reroll"  # 🔄 on a result
+    REROLL = "reroll"  # 🔄 on a result (its reaction or its button)
+    EDIT = "edit"  # ✏️ on a result: its request as the user changed it
 
 
 class JobState(enum.StrEnum):

@@ -15,8 +15,11 @@ ASPECT_RATIOS = ("square", "portrait", "landscape")
 STEPS_RANGE = (1, 25)
 CFG_RANGE = (0.0, 20.0)
 SEED_RANGE = (0, 2**32 - 1)
+# Caps on what a user types, each declared in the command's signature (Discord enforces it) and checked again here
+# and in the cogs: a request over one is refused privately, never cut (what reaches Prodia is what was typed).
 PROMPT_MAX = 1000  # characters; Discord allows 6000 in options, Prodia documents no limit
 NEGATIVE_PROMPT_MAX = 1000
+MODEL_NAME_MAX = 100  # a model name as typed: Discord's longest choice value (autocomplete offers no longer one)
 
 
 def random_seed() -> int:
@@ -40,14 +43,10 @@ class GenerationRequest:
         prompt = " ".join(self.prompt.split()) if isinstance(self.prompt, str) else ""
         if not prompt:
             raise InvalidInput("empty prompt", problem="prompt_empty")
-        if len(prompt) > PROMPT_MAX:
-            raise InvalidInput("prompt too long", problem="too_long", name="prompt", limit=PROMPT_MAX)
+        check_length("prompt", prompt, PROMPT_MAX)
         object.__setattr__(self, "prompt", prompt)
         negative = " ".join((self.negative_prompt or "").split())
-        if len(negative) > NEGATIVE_PROMPT_MAX:
-            raise InvalidInput(
-                "negative prompt too long", problem="too_long", name="negative_prompt", limit=NEGATIVE_PROMPT_MAX
-            )
+        check_length("negative_prompt", negative, NEGATIVE_PROMPT_MAX)
         object.__setattr__(self, "negative_prompt", negative)
         _check_range("steps", self.steps, STEPS_RANGE, integer=True)
         _check_range("cfg", self.cfg, CFG_RANGE, integer=False)
@@ -71,6 +70,12 @@ class GenerationRequest:
         return replace(self, seed=seed if seed is not None else self.seed if self.seed is not None else random_seed())
 
 
+def check_length(name: str, value: str, limit: int) -> None:
+    """InvalidInput naming option `name` and its limit if `value` is over `limit` characters."""
+    if len(value) > limit:
+        raise InvalidInput(f"{name} too long", problem="too_long", name=name, limit=limit)
+
+
 def _check_range(name: str, value: object, bounds: tuple[float, float], *, integer: bool) -> None:
     low, high = bounds
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
@@ -78,6 +83,9 @@ def _check_range(name: str, value: object, bounds: tuple[float, float], *, integ
         raise InvalidInput(
             f"{name}={value!r} out of range", problem="range", name=name, low=_number(low), high=_number(high)
         )
+
+
+check_range = _check_range  # for the other checks of the core (a variation's strength)
 
 
 def _number(value: float) -> str:

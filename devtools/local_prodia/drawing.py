@@ -4,7 +4,11 @@ They are placeholders (a gradient and four shapes, with the prompt and seed writ
 pictures of the prompt: the point is real image bytes that change with every parameter, so tests can tell
 one result from another, and a person trying the bot sees that the image answers the request. Flat shapes compress
 far better than photographs; `grain` adds seeded noise so the bytes weigh what a generated image does
-(at 0.1, 1024x1024: PNG about 1.5 MB, JPEG about 120 KB)."""
+(at 0.1, 1024x1024: PNG about 1.5 MB, JPEG about 120 KB).
+
+Actions on an image are derived from it, so a test can tell the input was used: a variation is the input blended
+with the placeholder by its strength (0: the input, 1: the placeholder), an upscale the input resized (Lanczos)
+to exactly its factor times the input's pixel size."""
 
 from __future__ import annotations
 
@@ -21,11 +25,66 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NOT_IMAGE = b"<html>not an image</html>"
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP")  # what an input image may be (what Prodia makes)
+MAX_INPUT_PIXELS = 4096 * 4096  # our pick: a larger input is refused, so a request cannot exhaust the server
+
+
+class BadInput(ValueError):
+    """Input bytes that are not an image this server reads; the message says why."""
 
 
 def draw(params: dict[str, Any], width: int, height: int, fmt: str, grain: float = 0.0) -> bytes:
     """Deterministic image bytes: a gradient and shapes derived from prompt, seed, model, size; `grain` is
     the share of seeded noise blended in (0: none)."""
+    image = picture(params, width, height, grain)
+    write_caption(image, caption(params))
+    return encode(image, fmt)
+
+
+def vary(source: bytes, params: dict[str, Any], strength: float, fmt: str, grain: float = 0.0) -> bytes:
+    """A variation of `source`: blended with the placeholder for `params` by `strength`, captioned."""
+    base = open_input(source)
+    image = Image.blend(base, picture(params, base.width, base.height, grain), strength)
+    write_caption(image, caption(params))
+    return encode(image, fmt)
+
+
+def upscale(source: bytes, factor: int, fmt: str) -> bytes:
+    """`source` resized to `factor` times its width and height."""
+    base = open_input(source)
+    return encode(base.resize((base.width * factor, base.height * factor), Image.Resampling.LANCZOS), fmt)
+
+
+def open_input(data: bytes) -> Image.Image:
+    """An input image decoded (RGB); BadInput if it is not a whole PNG, JPEG or WebP of sane size."""
+    try:
+        with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as image:
+            if image.width * image.height > MAX_INPUT_PIXELS:
+                raise BadInput(f"the image is {image.width}x{image.height} pixels, over {MAX_INPUT_PIXELS:,} pixels")
+            return image.convert("RGB")  # loads every pixel: a truncated file fails here
+    except BadInput:
+        raise
+    except Exception as exc:  # Pillow raises many kinds
+        raise BadInput(f"not a decodable PNG, JPEG or WebP image ({type(exc).__name__})") from None
+
+
+def input_size(data: bytes) -> tuple[int, int]:
+    """The pixel size of an input image (BadInput as `open_input`)."""
+    image = open_input(data)
+    return image.width, image.height
+
+
+def encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "png":
+        image.save(out, "PNG", compress_level=1)  # speed over size: it runs for every job
+    else:
+        image.save(out, fmt.upper(), quality=85)
+    return out.getvalue()
+
+
+def picture(params: dict[str, Any], width: int, height: int, grain: float = 0.0) -> Image.Image:
+    """The placeholder picture, uncaptioned."""
     model = params.get("model") or params.get("type")
     key = json.dumps([params.get("prompt"), params.get("seed"), model, width, height])
     digest = hashlib.sha256(key.encode()).digest()
@@ -46,13 +105,7 @@ def draw(params: dict[str, Any], width: int, height: int, fmt: str, grain: float
     if grain:
         noise = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
         image = Image.blend(image, noise, grain).filter(ImageFilter.GaussianBlur(0.7))
-    write_caption(image, caption(params))
-    out = io.BytesIO()
-    if fmt == "png":
-        image.save(out, "PNG", compress_level=1)  # speed over size: it runs for every job
-    else:
-        image.save(out, fmt.upper(), quality=85)
-    return out.getvalue()
+    return image
 
 
 def caption(params: dict[str, Any]) -> str:

@@ -8,8 +8,14 @@ and its tests against the live API, 3P = third-party code only.
   (256-1920, steps 1-4, loras <= 3) are 3P.
 - inference.flux.schnell.txt2img.v1, inference.flux.dev.txt2img.v1: SDK tests send prompt, steps,
   width, height; steps 1000 is refused ("maximum: got 1,000"). Their limits here are our pick.
-- inference.flux-2.pro.img2img.v1: DOC schema; its images come as multipart `input` parts.
+- inference.flux-2.pro.img2img.v1: DOC schema; its images come as multipart `input` parts (`images` may name
+  them by filename; "if not specified, uses uploaded files"; the size defaults to the input's).
 - inference.sdxl.txt2img.v1, inference.sd15.txt2img.v1: 3P only (names and fields unconfirmed).
+- inference.sdxl.img2img.v1, inference.sd15.img2img.v1: 3P only (named with "strength control"); fields here are
+  their txt2img ones without the size, plus `strength` 0-1 (our pick of name and default, 0.7).
+- inference.upscale.v1: 3P only, `{"image": "<input filename>", "upscale": 2|4|8}` (third-party code that ran
+  it against the live API; other code sends only `upscale`). Our picks: `upscale` defaults to 2, `image` to the
+  first input.
 
 Our picks where nothing says: every type refuses unknown config keys (DOC shows `additionalProperties:
 false` on flux-fast v1; strict is the side that catches a client sending a wrong field name), and the
@@ -44,7 +50,7 @@ class Prop:
     maximum: float | None = None
     min_length: int | None = None
     max_length: int | None = None
-    enum: tuple[str, ...] | None = None
+    enum: tuple[Any, ...] | None = None
     max_items: int | None = None
     default: Any = None
 
@@ -57,7 +63,11 @@ class JobType:
     required: tuple[str, ...] = ("prompt",)
     permits_async: bool = True  # our pick: DOC names no image type that refuses async
     size_field: str = "width"  # "width" (width + height) or "resolution"
-    needs_inputs: bool = False  # img2img: one or more `input` parts (multipart requests only)
+    kind: str = "txt2img"  # or "img2img", "upscale": these take one or more `input` parts (multipart requests only)
+
+    @property
+    def needs_inputs(self) -> bool:
+        return self.kind != "txt2img"
 
     def size(self, config: dict[str, Any]) -> tuple[int, int]:
         if self.size_field == "resolution":
@@ -76,9 +86,21 @@ def _flux(steps: int, default_steps: int, low: int = 256, high: int = 1920) -> d
     }
 
 
-def _sizes(low: int, high: int, default: int) -> dict[str, Prop]:
+def _sizes(low: int, high: int, default: int | None) -> dict[str, Prop]:
     return {name: Prop("integer", minimum=low, maximum=high, default=default) for name in ("width", "height")}
 
+
+_SD_IMG2IMG_3P = {  # the size comes from the input
+    "prompt": Prop("string", min_length=1, max_length=4096),
+    "negative_prompt": Prop("string", max_length=4096),
+    "steps": Prop("integer", minimum=1, maximum=50, default=25),
+    "seed": Prop("integer", minimum=0, maximum=MAX_SEED),
+    "strength": Prop("number", minimum=0, maximum=1, default=0.7),
+    "cfg_scale": Prop("number", minimum=0, maximum=20),
+    "guidance": Prop("number", minimum=0, maximum=20),
+    "sampler": Prop("string", enum=SAMPLERS_3P),
+    "style_preset": Prop("string", enum=STYLE_PRESETS),
+}
 
 _SD_3P = {
     "prompt": Prop("string", min_length=1, max_length=4096),
@@ -127,14 +149,23 @@ JOB_TYPES: dict[str, JobType] = {
             {
                 "images": Prop("array", max_items=8),
                 "prompt": Prop("string", min_length=1, max_length=32768),
-                **_sizes(64, 4096, 1024),
+                **_sizes(64, 4096, None),  # DOC: "if not specified, uses input image dimensions"
                 "seed": Prop("integer", minimum=0, maximum=MAX_SEED),
                 "safety_tolerance": Prop("integer", minimum=0, maximum=5, default=2),
             },
-            needs_inputs=True,
+            kind="img2img",
         ),
         JobType("inference.sdxl.txt2img.v1", "3P", _SD_3P),
         JobType("inference.sd15.txt2img.v1", "3P", {**_SD_3P, **_sizes(256, 1024, 512)}),
+        JobType("inference.sdxl.img2img.v1", "3P", _SD_IMG2IMG_3P, kind="img2img"),
+        JobType("inference.sd15.img2img.v1", "3P", _SD_IMG2IMG_3P, kind="img2img"),
+        JobType(
+            "inference.upscale.v1",
+            "3P",
+            {"image": Prop("string", min_length=1), "upscale": Prop("integer", enum=(2, 4, 8), default=2)},
+            required=(),
+            kind="upscale",
+        ),
     )
 }  # fmt: skip
 

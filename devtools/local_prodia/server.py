@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 from bot.core.model_lists import SD_MODELS, SDXL_MODELS
 
 from .control import ControlApi
-from .drawing import draw
+from .drawing import draw, upscale, vary
 from .faults import (
     IMAGE_FAULTS,
     JOB_FAULTS,
@@ -36,6 +36,9 @@ from .v1 import V1Api
 from .v2 import V2Api
 
 MAX_SEED = 2**32 - 1
+# Our pick: a request body may be this large (aiohttp's default, 1 MiB, would refuse an input image in base64 or
+# multipart; Prodia documents no limit).
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -66,7 +69,9 @@ class Job:
     found_wall: float | None = None  # v1: time.time() of the first poll answered "succeeded"
     image_format: str = "png"  # v1: what its imageUrl serves, "png" or "jpeg"
     image: bytes | None = None  # the image served (v1: made on first download)
-    extra: dict[str, Any] = field(default_factory=dict)  # v2: job type, config, inputs, async details
+    # v2: job type, config, inputs, async details; both: an action's `kind` ("transform" or "upscale"), its input
+    # image (`source`) and `strength` or `factor`
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def status(self, now: float | None = None) -> str:
         elapsed = (time.monotonic() if now is None else now) - self.created_at
@@ -118,7 +123,7 @@ class LocalProdia:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._record])
+        app = web.Application(middlewares=[self._record], client_max_size=MAX_REQUEST_BYTES)
         app.add_routes([*V1Api(self).routes(), *V2Api(self).routes(), *ControlApi(self).routes()])
         # A short shutdown timeout: close() cancels jobs that never finish instead of waiting 60 s.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
@@ -165,7 +170,20 @@ class LocalProdia:
     def draw(self, params: dict[str, Any], width: int, height: int, fmt: str) -> bytes:
         return draw(params, width, height, fmt, self.image_grain)
 
-    def new_job(self, request: web.Request, api: str, params: dict, width: int, height: int) -> Job:
+    def render(self, job: Job, fmt: str) -> bytes:
+        """A finished job's image: the placeholder, or derived from the input image of a transform or upscale."""
+        kind = job.extra.get("kind")
+        if kind == "upscale":
+            return upscale(job.extra["source"], job.extra["factor"], fmt)
+        if kind == "transform":
+            return vary(job.extra["source"], job.params, job.extra["strength"], fmt, self.image_grain)
+        return self.draw(job.params, job.width, job.height, fmt)
+
+    def new_job(
+        self, request: web.Request, api: str, params: dict, width: int, height: int, action: dict | None = None
+    ) -> Job:
+        """A job; `action` (kind, source, strength or factor) for a transform or upscale, whose size is what the
+        input makes, not scaled by `image_scale`."""
         fault = self.take_fault(request.path, JOB_FAULTS)
         duration = self.job_duration(params) if callable(self.job_duration) else self.job_duration
         fmt = self.image_format
@@ -175,8 +193,8 @@ class LocalProdia:
             id=str(uuid.uuid4()),
             api=api,
             params=params,
-            width=self._scaled(width),
-            height=self._scaled(height),
+            width=width if action else self._scaled(width),
+            height=height if action else self._scaled(height),
             created_at=time.monotonic(),
             created_wall=time.time(),
             duration=duration,
@@ -184,6 +202,7 @@ class LocalProdia:
             fail=fault is not None and fault.kind == "job_fails",
             never_finish=fault is not None and fault.kind == "never_finish",
             image_format=fmt,
+            extra=dict(action or {}),
         )
         self.jobs[job.id] = job
         return job

@@ -6,20 +6,33 @@ submit, statuses queued -> generating -> succeeded|failed, `imageUrl` once succe
 Our picks: /sd/generate takes `width`/`height` (prodiapy sends them; 128-1024 here) besides
 `aspect_ratio`; errors are JSON `{"message", "detail"}` (v1's documented phrases, its bodies unknown);
 the image is a PNG at `/images/<job>.png` (v1's URLs end so), or a JPEG at `.jpg` if the server says so.
+
+Actions on an image, submitted and polled like generations (the official client's `transform` posts to
+/sd/transform and polls with `wait`): /sd/transform and /sdxl/transform take the generation fields (no size)
+plus `denoising_strength` (0-1) and the image as `imageUrl` or `imageData` (prodia.ts `ImageInput`); /upscale
+takes the image and `resize` 2|4 (prodia-api.md section 2) and an optional upscaler `model` (third-party code
+sends `ESRGAN_4x`, `SwinIR 4x`). Our picks: `imageData` is base64, with or without a `data:` prefix; exactly one
+of the two is sent; `imageUrl` is read only where it names an image this server made (it fetches nothing from
+elsewhere); the image must decode as PNG, JPEG or WebP of at most 4096x4096 pixels; `denoising_strength` defaults
+to 0.7 and `resize` to 2; a transform's result has the input's size, an upscale's `resize` times it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from bot.core.model_lists import DEFAULT_SAMPLER, DEFAULT_SD_MODEL, SAMPLERS
 
-from .drawing import IMAGE_TYPES
+from .drawing import IMAGE_TYPES, BadInput, input_size
 from .schemas import STYLE_PRESETS
 
 DEFAULT_SDXL_MODEL = "sd_xl_base_1.0.safetensors [be9edd61]"
@@ -27,6 +40,13 @@ ASPECT_SIZES = {"square": (512, 512), "portrait": (512, 768), "landscape": (768,
 MAX_SEED = 2**32 - 1
 SD_SIZE = (128, 1024)
 SDXL_SIZE = (256, 2048)
+DEFAULT_DENOISING = 0.7  # our pick (third-party code sends 0.7)
+UPSCALE_RESIZES = (2, 4)
+DEFAULT_RESIZE = 2  # our pick
+
+# What a submission handler makes of the body (and whether it is an sdxl endpoint): the job's params, its image
+# size and, for an action on an image, the action (see LocalProdia.new_job).
+Parse = Callable[[Any, bool], tuple[dict[str, Any], tuple[int, int], dict[str, Any] | None]]
 
 if TYPE_CHECKING:
     from .server import LocalProdia
@@ -67,6 +87,27 @@ def validate_v1(body: Any, *, sdxl: bool, models: list[str]) -> dict[str, Any]:
     return params
 
 
+def validate_transform(body: Any, *, sdxl: bool, models: list[str]) -> dict[str, Any]:
+    """A transform's params: a generation's without the size (the input's is kept), plus `denoising_strength`."""
+    params = validate_v1(body, sdxl=sdxl, models=models)
+    for name in ("aspect_ratio", "width", "height"):
+        params.pop(name, None)
+    params["denoising_strength"] = _number(body, "denoising_strength", 0, 1, default=DEFAULT_DENOISING)
+    return params
+
+
+def validate_upscale(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidParams("the body must be a JSON object")
+    resize = body.get("resize", DEFAULT_RESIZE)
+    if isinstance(resize, bool) or not isinstance(resize, int) or resize not in UPSCALE_RESIZES:
+        raise InvalidParams(f"resize must be one of {', '.join(map(str, UPSCALE_RESIZES))}")
+    params: dict[str, Any] = {"resize": resize}
+    if "model" in body:
+        params["model"] = _string(body, "model")
+    return params
+
+
 def image_size(params: dict[str, Any]) -> tuple[int, int]:
     width, height = ASPECT_SIZES.get(params.get("aspect_ratio", "square"), (1024, 1024))
     return params.get("width", width), params.get("height", height)
@@ -82,6 +123,9 @@ class V1Api:
         return [
             web.post("/v1/sd/generate", self._v1_generate),
             web.post("/v1/sdxl/generate", self._v1_generate),
+            web.post("/v1/sd/transform", self._v1_transform),
+            web.post("/v1/sdxl/transform", self._v1_transform),
+            web.post("/v1/upscale", self._v1_upscale),
             web.get("/v1/job/{job_id}", self._v1_job),
             web.get("/v1/sd/models", self._v1_list),
             web.get("/v1/sdxl/models", self._v1_list),
@@ -96,16 +140,65 @@ class V1Api:
         return self.server.key_ok(request.headers.get("X-Prodia-Key", ""))
 
     async def _v1_generate(self, request: web.Request) -> web.Response:
+        return await self._v1_submit(request, self._generation)
+
+    async def _v1_transform(self, request: web.Request) -> web.Response:
+        return await self._v1_submit(request, self._transform)
+
+    async def _v1_upscale(self, request: web.Request) -> web.Response:
+        return await self._v1_submit(request, self._upscale)
+
+    async def _v1_submit(self, request: web.Request, parse: Parse) -> web.Response:
+        """Every v1 submission: authorize, validate (400 in v1's words), make the job, answer it queued."""
         if not self._v1_authorized(request):
             return _unauthorized()
-        sdxl = request.path.startswith("/v1/sdxl/")
         try:
-            models = self.server.sdxl_models if sdxl else self.server.sd_models
-            params = validate_v1(_json_body(await request.read()), sdxl=sdxl, models=models)
+            params, size, action = parse(_json_body(await request.read()), request.path.startswith("/v1/sdxl/"))
         except InvalidParams as exc:
             return web.json_response({"message": "Invalid Generation Parameters", "detail": str(exc)}, status=400)
-        job = self.server.new_job(request, "v1", params, *image_size(params))
+        job = self.server.new_job(request, "v1", params, *size, action=action)
         return web.json_response({"job": job.id, "status": "queued", "params": params})
+
+    def _models(self, sdxl: bool) -> list[str]:
+        return self.server.sdxl_models if sdxl else self.server.sd_models
+
+    def _generation(self, body: Any, sdxl: bool) -> tuple[dict[str, Any], tuple[int, int], None]:
+        params = validate_v1(body, sdxl=sdxl, models=self._models(sdxl))
+        return params, image_size(params), None
+
+    def _transform(self, body: Any, sdxl: bool) -> tuple[dict[str, Any], tuple[int, int], dict[str, Any]]:
+        params = validate_transform(body, sdxl=sdxl, models=self._models(sdxl))
+        source, size = self._input_image(body)
+        return params, size, {"kind": "transform", "source": source, "strength": params["denoising_strength"]}
+
+    def _upscale(self, body: Any, sdxl: bool) -> tuple[dict[str, Any], tuple[int, int], dict[str, Any]]:
+        params = validate_upscale(body)
+        source, (width, height) = self._input_image(body)
+        factor = params["resize"]
+        return params, (width * factor, height * factor), {"kind": "upscale", "source": source, "factor": factor}
+
+    def _input_image(self, body: dict[str, Any]) -> tuple[bytes, tuple[int, int]]:
+        """The image of an action (`imageData` or `imageUrl`, exactly one) and its size; InvalidParams if absent,
+        not base64, not one of this server's images, or not a decodable image."""
+        data, url = body.get("imageData"), body.get("imageUrl")
+        if (data is None) == (url is None):
+            raise InvalidParams("send the image as imageData (base64) or as imageUrl, one of the two")
+        source = _base64_image(data) if data is not None else self._own_image(url)
+        try:
+            return source, input_size(source)
+        except BadInput as exc:
+            raise InvalidParams(f"{'imageData' if data is not None else 'imageUrl'}: {exc}") from None
+
+    def _own_image(self, url: Any) -> bytes:
+        """The bytes behind an imageUrl this server gave out (`/images/<job>.png|.jpg` of a succeeded job)."""
+        path = urlsplit(url).path if isinstance(url, str) else ""
+        name = path.removeprefix("/images/").rpartition(".")[0] if path.startswith("/images/") else ""
+        job = self.server.jobs.get(name)
+        if job is None or job.api != "v1" or job.status() != "succeeded":
+            raise InvalidParams("imageUrl could not be fetched (this server reads only images it made)")
+        if job.image is None:
+            job.image = self.server.render(job, job.image_format)
+        return job.image
 
     async def _v1_job(self, request: web.Request) -> web.Response:
         if not self._v1_authorized(request):
@@ -137,7 +230,7 @@ class V1Api:
         if fault is not None:
             return await fault
         if job.image is None:
-            job.image = self.server.draw(job.params, job.width, job.height, job.image_format)
+            job.image = self.server.render(job, job.image_format)
         return web.Response(body=job.image, content_type=IMAGE_TYPES[job.image_format])
 
 
@@ -157,6 +250,17 @@ def _prompt(data: dict) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidParams("prompt is required and must be a non-empty string")
     return value
+
+
+def _base64_image(data: Any) -> bytes:
+    if isinstance(data, str) and data.startswith("data:") and ";base64," in data:
+        data = data.partition(";base64,")[2]
+    try:
+        if not isinstance(data, str) or not data:
+            raise ValueError
+        return base64.b64decode(data, validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidParams("imageData must be a base64-encoded image") from None
 
 
 def _string(data: dict, key: str) -> str:

@@ -12,6 +12,12 @@ As the live API answers, by the evidence in ../shared/prodia-api.md (section 3a)
   `processing`, `processed` or `failed`; `job.json`, `output` and `output/<name>`; 404 for an unknown
   or expired id; 400 for a type that does not permit async.
 
+Jobs on images (img2img, upscale; see `schemas`) take their image from the `input` parts: the one the config
+names (`image`, or the first of `images`), else the first. Our picks: a config naming a file that was not
+uploaded, or an input that is not a decodable PNG, JPEG or WebP (of at most 4096x4096 pixels), is refused as a bad
+config is (400, the reason in `job.error`); an img2img result has the input's size (or the config's width and
+height), an upscale's is `upscale` times the input's.
+
 Our picks where the real behaviour is unknown: a job that fails while generating answers a sync request
 500 with a multipart `job` part whose state is `failed`; the 429 for an unknown type carries
 `Retry-After: 1`; the async output list is a JSON array of file names; async jobs expire 300 s after
@@ -32,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from .drawing import IMAGE_TYPES
-from .schemas import SchemaError, validate
+from .drawing import IMAGE_TYPES, BadInput, input_size
+from .schemas import JobType, SchemaError, validate
 
 EXPIRES_AFTER = 300.0  # seconds an async job stays readable after it finished (our pick)
 PRICES = {  # dollars a job; only flux-fast's is documented
@@ -41,6 +47,7 @@ PRICES = {  # dollars a job; only flux-fast's is documented
     "inference.flux-fast.schnell.txt2img.v2": 0.0025,
     "inference.flux.schnell.txt2img.v1": 0.0025,
     "inference.flux.dev.txt2img.v1": 0.02,
+    "inference.upscale.v1": 0.001,  # 3P: "2x = $0.0010"
 }
 
 if TYPE_CHECKING:
@@ -82,13 +89,13 @@ class V2Api:
             return None, _refusal(job_type.name, raw, "job type doesn't support async")
         try:
             config = validate(job_type, raw)
-            if job_type.needs_inputs and not inputs:
-                raise SchemaError("no input images: send them as multipart parts named input")
+            action = _action(job_type, config, inputs)
         except SchemaError as exc:
             return None, _refusal(job_type.name, raw, str(exc))
-        config.setdefault("seed", self.server.random_seed())
-        width, height = job_type.size(config)
-        job = self.server.new_job(request, "v2", {"type": job_type.name, **config}, width, height)
+        if "seed" in job_type.properties:
+            config.setdefault("seed", self.server.random_seed())
+        width, height = action.pop("size") if action else job_type.size(config)
+        job = self.server.new_job(request, "v2", {"type": job_type.name, **config}, width, height, action=action)
         job.extra.update(type=job_type, config=config, inputs=inputs, priced=request.query.get("price") == "true")
         return job, None
 
@@ -123,7 +130,7 @@ class V2Api:
         if fault is not None and fault.kind in ("image_huge", "not_image"):
             image, content_type = self.server.faulty_image(fault), "image/png"
         else:
-            image = self.server.draw(job.params, job.width, job.height, fmt)
+            image = self.server.render(job, fmt)
         job.image = image  # what was served, so tests can compare bytes
         return image, content_type
 
@@ -199,6 +206,29 @@ class V2Api:
         job.extra["path"] = request.path
         image, content_type = self._v2_image(job, job.extra["accept"] or "image/jpeg")
         return web.Response(body=image, content_type=content_type)
+
+
+def _action(job_type: JobType, config: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, Any] | None:
+    """What a job on an image works on (see LocalProdia.new_job), with its output `size`; None for txt2img.
+    SchemaError if no input came, the config names one that did not, or the image does not decode."""
+    if not job_type.needs_inputs:
+        return None
+    if not inputs:
+        raise SchemaError("no input images: send them as multipart parts named input")
+    named = [config["image"]] if "image" in config else list(config.get("images", []))
+    missing = [name for name in named if name not in inputs]
+    if missing:
+        raise SchemaError(f"input {missing[0]!r} was not uploaded: uploaded {', '.join(map(repr, inputs))}")
+    name = named[0] if named else next(iter(inputs))
+    try:
+        width, height = input_size(inputs[name])
+    except BadInput as exc:
+        raise SchemaError(f"input {name!r}: {exc}") from None
+    if job_type.kind == "upscale":
+        factor = config["upscale"]
+        return {"kind": "upscale", "source": inputs[name], "factor": factor, "size": (width * factor, height * factor)}
+    size = (config.get("width", width), config.get("height", height))
+    return {"kind": "transform", "source": inputs[name], "strength": config.get("strength", 0.5), "size": size}
 
 
 def _read_job(content_type: str, body: bytes) -> tuple[Any, dict[str, bytes]]:

@@ -69,14 +69,15 @@ async def test_unknown_model_is_replaced_by_the_default_and_said(world, prodia, 
     result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="no-such-model")
     embed = result.response.embeds[0]
     default = world.bot.pipeline.catalog.default.name
-    assert f"There is no model “no-such-model”, so {default} was used." in embed.description
+    assert f"There is no model “no-such-model”, so {default} was used (/models lists them)." in embed.description
     assert fields_of(embed)["Model"] == default
 
 
 async def test_a_prompt_with_mentions_pings_nobody(world, prodia, api):
     prompt = f"@everyone look <@{world.bob.id}> <@&{world.guild.id}>"
     result = await world.alice.slash(world.channel, "imagine", prompt=prompt)
-    assert result.response.embeds[0].title == prompt
+    # Shown as typed: escaped, so no mention renders either.
+    assert result.response.embeds[0].title == rf"\@everyone look \<\@{world.bob.id}\> \<\@&{world.guild.id}\>"
     for request in world.env.http_requests:
         if request.method in ("POST", "PATCH") and request.json and "allowed_mentions" in request.json:
             assert request.json["allowed_mentions"]["parse"] == []

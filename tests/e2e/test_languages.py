@@ -463,3 +463,29 @@ async def test_counts_take_their_plural_form_in_english_and_russian(world, prodi
     assert refused.response.content == (
         "Этот сервер уже исчерпал дневной лимит в 1 изображение. Счёт начнётся заново в полночь UTC."
     )
+
+
+# --- Blocked words and typed text in Russian ---
+
+
+async def test_a_disguised_blocked_word_is_refused_in_russian(world, prodia, locales):
+    locales["user"] = "ru"
+    await world.admin.slash(world.channel, "settings set", blocked_words="Замок")
+    # Upper case, a zero-width space and a stress mark (Russian marks stress with a combining acute): the same word.
+    refused = await world.alice.slash(world.channel, "imagine", prompt="старый ЗА\u200bМО\u0301К")
+    assert refused.response.ephemeral
+    assert refused.response.content == "На этом сервере нельзя использовать «Замок» в описаниях."
+    assert [r for r in prodia.requests if r.method == "POST"] == []
+    # й is a letter of its own, not an accented и: "мои" is not the blocked "мой".
+    await world.admin.slash(world.channel, "settings set", blocked_words="мой")
+    assert (await world.alice.slash(world.channel, "imagine", prompt="мои кошки")).response.embeds
+
+
+async def test_an_unknown_model_is_named_escaped_in_russian(world, prodia, locales, russian_server):
+    _, channel, _, olga = russian_server
+    result = await olga.slash(channel, "imagine", prompt="лиса", model="[бесплатно](https://evil.example) @everyone")
+    default = world.bot.pipeline.catalog.default.name
+    assert result.response.embeds[0].description.splitlines()[0] == (
+        rf"Модели «\[бесплатно\](https://evil.example) \@everyone» нет, поэтому использована {default} "
+        "(список моделей: /models)."
+    )

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import pytest
+import simcord
 
 from bot.core.limits import start_of_day
+from bot.core.request import NEGATIVE_PROMPT_MAX
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
 from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, arriving_together, results_in
@@ -77,10 +79,10 @@ class TestQueue:
 async def test_blocked_words_are_refused_privately(world, prodia, api):
     saved = await world.admin.slash(world.channel, "settings set", blocked_words="Castle, red dragon")
     fields = {f.name: f.value for f in saved.response.embeds[0].fields}
-    assert fields["Blocked words"] == "castle, red dragon"
+    assert fields["Blocked words"] == "Castle, red dragon"  # as the server wrote them
 
     refused = await world.alice.slash(world.channel, "imagine", prompt="A CASTLE at night")
-    assert private_answer(refused).content == "This server does not allow “castle” in prompts."
+    assert private_answer(refused).content == "This server does not allow “Castle” in prompts."
     assert results_in(world.channel) == [] and submits(prodia) == []
     refused = await world.alice.slash(world.channel, "imagine", prompt="a red  dragon")
     assert "“red dragon”" in private_answer(refused).content
@@ -93,6 +95,140 @@ async def test_blocked_words_are_refused_privately(world, prodia, api):
     await world.admin.slash(world.channel, "settings set", blocked_words="-")
     cleared = await world.alice.slash(world.channel, "imagine", prompt="A castle at night")
     assert cleared.response.embeds
+
+
+@pytest.mark.parametrize(
+    ("prompt", "word"),
+    [
+        ("a cas\u200btle at night", "Castle"),  # a zero-width space inside
+        ("a cas\u00adtle at night", "Castle"),  # a soft hyphen (invisible unless the line breaks there)
+        ("a ｃａｓｔｌｅ at night", "Castle"),  # full-width letters
+        ("a ca\u0301stle at night", "Castle"),  # a combining accent on a letter
+        ("the old STRASSE", "Straße"),  # casefold: ß is ss (ignoring case alone does not match them)
+    ],
+    ids=["zero-width", "soft-hyphen", "full-width", "accent", "casefold"],
+)
+async def test_a_blocked_word_in_disguise_is_refused(world, prodia, api, prompt, word):
+    await world.admin.slash(world.channel, "settings set", blocked_words="Castle, Straße")
+    refused = await world.alice.slash(world.channel, "imagine", prompt=prompt)
+    assert private_answer(refused).content == f"This server does not allow “{word}” in prompts."
+    assert submits(prodia) == []
+
+
+async def test_a_blocked_word_in_the_negative_prompt_is_refused(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", blocked_words="Castle")
+    refused = await world.alice.slash(
+        world.channel, "imagine", prompt="a quiet valley", negative_prompt="no ＣＡＳＴＬＥ"
+    )
+    assert private_answer(refused).content == "This server does not allow “Castle” in prompts."
+    assert submits(prodia) == []
+
+
+async def test_the_servers_default_negative_prompt_is_checked_when_it_is_sent(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", negative_prompt="castle walls", blocked_words="Castle")
+    refused = await world.alice.slash(world.channel, "imagine", prompt="a quiet valley")
+    assert private_answer(refused).content == "This server does not allow “Castle” in prompts."
+    assert submits(prodia) == []
+    made = await world.alice.slash(world.channel, "imagine", prompt="a quiet valley", negative_prompt="fog")
+    assert made.response.embeds  # the member's own negative prompt replaces the server's: nothing blocked is sent
+
+
+async def test_a_reroll_is_checked_against_the_blocked_words_of_now(world, prodia, api):
+    original = await world.alice.slash(world.channel, "imagine", prompt="a quiet valley", negative_prompt="fog")
+    await world.admin.slash(world.channel, "settings set", blocked_words="ＦＯＧ")  # blocked since
+    await world.alice.react(original.response, REROLL_EMOJI)
+    assert len(submits(prodia)) == 1  # the reroll's negative prompt holds it: not sent again
+    assert [m for m in world.channel.history() if m.reference] == []
+
+
+# What someone typed, shown back: a masked link would render as a link to the address hidden behind its text, a
+# role mention as the role. Escaped, both read as typed (Discord drops each escaping backslash when it renders).
+MASKED = "[free nitro](https://evil.example/claim)"
+MASKED_SHOWN = r"\[free nitro\](https://evil.example/claim)"
+
+
+def fields_of(embed) -> dict[str, str]:
+    return {field.name: field.value for field in embed.fields}
+
+
+@pytest.mark.parametrize("api", ["v1"])  # v1 models take a negative prompt (flux-fast has none to show)
+async def test_markup_in_the_prompt_and_negative_prompt_shows_as_typed(world, prodia, api):
+    role = f"<@&{world.guild.id}>"
+    negative = f"{MASKED} {role} @everyone **loud**"
+    result = await world.alice.slash(world.channel, "imagine", prompt=f"a fox {MASKED}", negative_prompt=negative)
+    embed = result.response.embeds[0]
+    assert embed.title == f"a fox {MASKED_SHOWN}"
+    shown_role = rf"\<\@&{world.guild.id}\>"
+    assert fields_of(embed)["Negative prompt"] == rf"{MASKED_SHOWN} {shown_role} \@everyone \*\*loud\*\*"
+    (submit,) = submits(prodia)
+    assert (submit.json["prompt"], submit.json["negative_prompt"]) == (f"a fox {MASKED}", negative)  # as typed
+
+
+async def test_an_unknown_model_is_named_escaped_where_the_default_stands_in(world, prodia, api):
+    typed = f"{MASKED} <@&{world.guild.id}>"
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model=typed)
+    embed = result.response.embeds[0]
+    default = world.bot.pipeline.catalog.default
+    assert embed.description.splitlines()[0] == (
+        rf"There is no model “{MASKED_SHOWN} \<\@&{world.guild.id}\>”, so {default.name} was used (/models lists them)."
+    )
+    (submit,) = submits(prodia)
+    assert (submit.json["model"] if api == "v1" else submit.json["type"]) == (default.job_type or default.name)
+
+
+async def test_text_typed_into_settings_is_shown_back_escaped(world, prodia, api):
+    role, shown_role = f"<@&{world.guild.id}>", rf"\<\@&{world.guild.id}\>"
+    refused = await world.admin.slash(world.channel, "settings set", model=f"{MASKED} {role}")
+    assert private_answer(refused).content == (
+        f"There is no model called “{MASKED_SHOWN} {shown_role}”. Pick one from the list."
+    )
+    saved = await world.admin.slash(
+        world.channel, "settings set", blocked_words=f"{MASKED}, @everyone", negative_prompt=f"__blur__ {role}"
+    )
+    fields = fields_of(saved.response.embeds[0])
+    assert fields["Blocked words"] == rf"{MASKED_SHOWN}, \@everyone"
+    assert fields["Negative prompt"] == rf"\_\_blur\_\_ {shown_role}"
+    refused = await world.alice.slash(world.channel, "imagine", prompt=f"look: {MASKED}")
+    assert private_answer(refused).content == f"This server does not allow “{MASKED_SHOWN}” in prompts."
+
+
+def skip_discords_length_check(monkeypatch) -> None:
+    """From now on options longer than the command declares reach the bot (simcord checks lengths as Discord does):
+    what the bot checks itself, should a client or Discord let one through."""
+    import simcord.interactions
+
+    original = simcord.interactions.validate_option_value
+
+    def without_max_length(command_name, option, value):
+        return original(command_name, {k: v for k, v in option.items() if k != "max_length"}, value)
+
+    monkeypatch.setattr(simcord.interactions, "validate_option_value", without_max_length)
+
+
+async def test_a_model_name_over_its_cap_is_refused_privately(world, prodia, api, monkeypatch):
+    with pytest.raises(simcord.OptionError, match="at most 100 characters"):  # declared: Discord refuses it
+        await world.alice.slash(world.channel, "imagine", prompt="a fox", model="m" * 101)
+    skip_discords_length_check(monkeypatch)
+    refused = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="m" * 101)
+    assert private_answer(refused).content == "The model is too long: at most 100 characters."
+    assert submits(prodia) == []
+
+
+@pytest.mark.parametrize("api", ["v1"])
+async def test_a_long_negative_prompt_is_cut_for_display_only_and_one_over_its_cap_refused(
+    world, prodia, api, monkeypatch
+):
+    negative = "_" * NEGATIVE_PROMPT_MAX  # each shown as \_: twice a field's room
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", negative_prompt=negative)
+    assert fields_of(result.response.embeds[0])["Negative prompt"] == "\\_" * 511 + "…"  # 1,023 characters
+    (submit,) = submits(prodia)
+    assert submit.json["negative_prompt"] == negative  # Prodia gets all of it
+    with pytest.raises(simcord.OptionError, match="at most 1000 characters"):
+        await world.alice.slash(world.channel, "imagine", prompt="a fox", negative_prompt="n" * 1001)
+    skip_discords_length_check(monkeypatch)
+    refused = await world.alice.slash(world.channel, "imagine", prompt="a fox", negative_prompt="n" * 1001)
+    assert private_answer(refused).content == "The negative_prompt is too long: at most 1000 characters."
+    assert len(submits(prodia)) == 1
 
 
 async def test_daily_cap_counts_the_guilds_images(world, prodia, api):

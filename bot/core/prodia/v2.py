@@ -4,18 +4,24 @@
 Sync is one request, but a job cut off by a restart can only be sent again (and billed again); async
 costs a few small requests more and survives restarts: the journal keeps the id and resumes it.
 `PRODIA_V2_MODE` picks `sync`, `async` or `auto` (async where the job type accepts it, learned per type).
-Either way a POST that may have run (5xx, dropped connection) is sent again at most once."""
+Either way a POST that may have run (5xx, dropped connection) is sent again at most once.
+
+A variation runs the model's img2img job type, an upscale `inference.upscale.v1` (see `bot.core.catalog` for the
+evidence); their image can only go as multipart (prodia-api.md 3a), so such a job is sent as the official client
+sends every job (prodia-js v2/index.ts): an `input` part with the image, then a `job` part (`job.json`,
+`application/json`)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from ..catalog import PreparedJob
+from ..catalog import UPSCALE_FACTOR, UPSCALERS, PreparedJob
 from ..config import Settings
 from ..errors import BadResponse, InvalidRequest, JobFailed, ProdiaError
 from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback, Sends
@@ -26,6 +32,14 @@ log = logging.getLogger(__name__)
 ACCEPT = "multipart/form-data; image/png"  # what the official client asks for: the job's JSON and the image
 POST_RESENDS = 1  # a job POST answered 5xx or cut off may have run: send it again once, never more
 PRICED = {"price": "true"}  # asks Prodia to put the job's price in its JSON
+UPSCALE_JOB_TYPE = UPSCALERS["v2"][0]
+# An input part's filename and type by the image's first bytes; its config names it (`image`, as third-party code
+# does for `inference.upscale.v1`, like `images` in the documented FLUX.2 img2img schema).
+INPUT_TYPES = (
+    (b"\x89PNG\r\n\x1a\n", "input.png", "image/png"),
+    (b"\xff\xd8\xff", "input.jpg", "image/jpeg"),
+    (b"RIFF", "input.webp", "image/webp"),
+)
 
 
 class JobGone(JobFailed):
@@ -46,18 +60,41 @@ class ProdiaV2(ProdiaClient):
 
     @staticmethod
     def body(job: PreparedJob) -> dict[str, Any]:
-        """The job JSON: only the config fields the model's job type documents."""
+        """The job JSON: only the config fields the job type documents (a variation's type has no size: the
+        result takes the input's)."""
         request, model = job.request, job.model
+        if job.kind == "upscale":
+            return {"type": UPSCALE_JOB_TYPE, "config": {"image": input_file(job)[0], "upscale": UPSCALE_FACTOR}}
+        job_type, fields = (
+            (model.img2img_type, model.img2img_fields) if job.kind == "transform" else (model.job_type, model.fields)
+        )
         config: dict[str, Any] = {"prompt": request.prompt, "seed": request.seed}
-        if "steps" in model.fields:
+        if "steps" in fields:
             config["steps"] = job.steps
-        if "width" in model.fields:
+        if "width" in fields:
             config["width"], config["height"] = model.size(request.aspect_ratio)
-        if "negative_prompt" in model.fields and request.negative_prompt:
+        if "negative_prompt" in fields and request.negative_prompt:
             config["negative_prompt"] = request.negative_prompt
-        if "guidance" in model.fields:
+        if "guidance" in fields:
             config["guidance"] = request.cfg
-        return {"type": model.job_type, "config": config}
+        if "strength" in fields:
+            config["strength"] = job.strength
+        return {"type": job_type, "config": config}
+
+    def payload(self, job: PreparedJob) -> dict[str, Any]:
+        """The request body, as `session.request` takes it: JSON, or multipart where an image goes with it."""
+        body = self.body(job)
+        if job.input_image is None:
+            return {"json": body}
+        multipart = aiohttp.MultipartWriter("form-data")
+        name, content_type = input_file(job)
+        multipart.append(job.input_image, {"Content-Type": content_type}).set_content_disposition(
+            "form-data", name="input", filename=name
+        )
+        multipart.append(json.dumps(body), {"Content-Type": "application/json"}).set_content_disposition(
+            "form-data", name="job", filename="job.json"
+        )
+        return {"data": multipart}
 
     def uses_async(self, job_type: str) -> bool:
         return self.mode == "async" or (self.mode == "auto" and job_type not in self.sync_only)
@@ -67,7 +104,7 @@ class ProdiaV2(ProdiaClient):
             # Resuming an async job after a restart: pick it up by id. Prodia accepted (and billed) it, so it is
             # never sent again, even if Prodia no longer knows it (JobGone: the job fails).
             return await self._finish(job, job_id, progress)
-        job_type = job.model.job_type or ""
+        job_type = self.body(job)["type"] or ""
         if not self.uses_async(job_type):
             return await self._run_sync(job, progress, sends)
         try:
@@ -87,7 +124,7 @@ class ProdiaV2(ProdiaClient):
     async def _run_sync(self, job: PreparedJob, progress: ProgressCallback, sends: Sends) -> Output:
         await progress(Progress("generating"))
         answer = await self._send_job(
-            sends, "POST", "/job", json=self.body(job), params=PRICED, headers={"Accept": self.accept},
+            sends, "POST", "/job", **self.payload(job), params=PRICED, headers={"Accept": self.accept},
             resends=POST_RESENDS,
         )  # fmt: skip
         seed = job.request.seed or 0
@@ -101,7 +138,7 @@ class ProdiaV2(ProdiaClient):
     async def _submit(self, job: PreparedJob, sends: Sends | None = None) -> str:
         """POST /job/async: Prodia answers 201 with the job's JSON at once."""
         answer = await self._send_job(
-            sends or Sends(), "POST", "/job/async", json=self.body(job), params=PRICED,
+            sends or Sends(), "POST", "/job/async", **self.payload(job), params=PRICED,
             headers={"Accept": "application/json"}, resends=POST_RESENDS,
         )  # fmt: skip
         job_id = _id(_document(answer))
@@ -128,7 +165,7 @@ class ProdiaV2(ProdiaClient):
                 return PollAnswer("generating", None, answer.retry_after)
             raise BadResponse(f"unknown job state {clean_reason(state, 40)!r}")
 
-        await self.poll(job_id, job.model.name, progress, check)
+        await self.poll(job_id, job.poll_key, progress, check)
         await progress(Progress("downloading", job_id))
         job_json, output_list = await asyncio.gather(self._get(f"{root}/job.json"), self._get(f"{root}/output"))
         document, names = _document(job_json), output_list.json()
@@ -144,6 +181,15 @@ class ProdiaV2(ProdiaClient):
             if exc.status == 404:
                 raise JobGone(str(exc), reason="") from None
             raise
+
+
+def input_file(job: PreparedJob) -> tuple[str, str]:
+    """The filename and content type of a job's input part (`input.png`, `image/png` ...)."""
+    image = job.input_image or b""
+    for magic, name, content_type in INPUT_TYPES:
+        if image.startswith(magic):
+            return name, content_type
+    return "input", "application/octet-stream"  # Prodia judges it: an image it cannot read is refused (400)
 
 
 def _document(answer: ApiResponse) -> dict[str, Any]:

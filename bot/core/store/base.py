@@ -155,6 +155,10 @@ class Store(JobJournal, LimitTables):
         rows = await self._query(f"SELECT {_RESULT_COLUMNS} FROM results WHERE message_id = ?", (message_id,))
         return _result_from_row(rows[0]) if rows else None
 
+    async def delete_result(self, message_id: int) -> None:
+        """Forget a result (its message was deleted): its buttons and 🔄 no longer work."""
+        await self._query("DELETE FROM results WHERE message_id = ?", (message_id,))
+
     async def purge_results(self, before: float, *, limit: int) -> int:
         """Delete up to `limit` results posted before `before` (unix seconds): their 🔄 no longer works. How many."""
         rows = await self._query(

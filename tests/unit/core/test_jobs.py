@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.core.jobs import Cooldown, JobQueue, QueueFull, UserBusy, UserLimits
+from bot.core.jobs import Cooldown, JobQueue, QueueFull, UserBusy, UserLimits, find_blocked, fold, parse_blocked_words
 from bot.core.messages import error_text
 
 
@@ -364,3 +364,43 @@ def test_busy_user_is_refused_before_the_cooldown_is_checked() -> None:
     limits.admit(1)
     with pytest.raises(UserBusy):
         limits.admit(1)
+
+
+# -- blocked words ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "BAD",
+        "ｂａｄ",  # full-width
+        "b\u200bad",  # zero-width space
+        "b\u200c\u200da\u2060d\ufeff",  # zero-width non-joiner, joiner, word joiner, byte order mark
+        "ba\u00add",  # soft hyphen
+        "b\ufe0fad",  # a variation selector (not a format character, but default-ignorable)
+        "b\u0300a\u0336d\u20dd",  # combining marks: an accent, an overlay, an enclosing circle
+        "bád",  # a precomposed accented letter
+        "ⓑⓐⓓ",  # compatibility forms
+    ],
+)
+def test_disguises_fold_to_the_plain_word(disguised: str) -> None:
+    assert fold(disguised) == "bad"
+
+
+def test_folding_keeps_letters_that_are_letters_of_their_own() -> None:
+    assert fold("МОЙ") == "мой" != fold("мои")  # й is not an accented и
+    assert fold("Ёлка") == "елка"  # ё folds to е: Russian often writes е for ё
+    assert fold("Straße") == fold("STRASSE") == "strasse"
+    assert fold("कुल") != fold("कल")  # a script's own marks (Devanagari vowel signs) stay
+
+
+def test_blocked_words_are_kept_as_written_and_deduplicated_as_matched() -> None:
+    assert parse_blocked_words("Cat, Big  Dog ,CAT, ｃａｔ") == ("Cat", "Big Dog")
+    assert parse_blocked_words("\u200b, \u0301, ok") == ("ok",)  # folding to nothing would match everywhere
+
+
+def test_a_blocked_word_is_found_as_whole_words_and_named_as_written() -> None:
+    blocked = parse_blocked_words("Red Dragon, Castle")
+    assert find_blocked("a ＲＥＤ\u00a0dra\u200bgon", blocked) == "Red Dragon"
+    assert find_blocked("sand castles, a redragon", blocked) is None
+    assert find_blocked("anything", ("\u200b",)) is None  # a stored word that folds to nothing matches nothing

@@ -405,7 +405,8 @@ async def test_v2_img2img_without_input_parts_is_400(http, prodia):
 
 @pytest.mark.parametrize("job_type", sorted(JOB_TYPES))
 async def test_v2_every_job_type_refuses_unknown_config_keys(http, prodia, job_type):
-    status, job = await v2_document(http, prodia, {"prompt": "a red fox", "bogus": 1}, job_type=job_type)
+    config = {"upscale": 2} if job_type == "inference.upscale.v1" else {"prompt": "a red fox"}  # upscale: no prompt
+    status, job = await v2_document(http, prodia, {**config, "bogus": 1}, job_type=job_type)
     assert status == 400
     assert job["error"] == schema_error("/config/additionalProperties: additional properties 'bogus' not allowed")
     assert prodia.jobs == {}
