@@ -13,6 +13,7 @@ from typing import Any
 
 import discord
 
+from .core.errors import ImageGone
 from .core.messages import text
 from .render import REROLL_EMOJI, ProgressState, progress_text
 
@@ -113,8 +114,17 @@ class ProgressReporter:
     waits `interval` after the reply appeared, so a job done by then shows no progress at all and
     its result replaces "thinking" at once."""
 
-    def __init__(self, reply: Reply, *, locale: str | None, interval: float, started_at: float) -> None:
+    def __init__(
+        self,
+        reply: Reply,
+        *,
+        locale: str | None,
+        interval: float,
+        started_at: float,
+        buttons: discord.ui.View | None = None,
+    ) -> None:
         self.reply = reply
+        self.buttons = buttons  # shown under the progress (✖️ Cancel)
         self.locale = locale
         self.interval = interval
         self.started_at = started_at
@@ -147,7 +157,7 @@ class ProgressReporter:
         self._last_edit = time.monotonic()
         self.edits += 1
         try:
-            await self.reply.edit(content=pending)
+            await self.reply.edit(content=pending, view=self.buttons)
         except discord.HTTPException as exc:  # progress is best effort; the result edit reports for real
             log.warning("Progress edit failed: %s", exc)
 
@@ -180,3 +190,19 @@ async def add_reroll(message: discord.Message | discord.PartialMessage, locale: 
                 log.warning("Could not say how to reroll: %s", exc)
     except discord.HTTPException as exc:  # Discord failing: the reaction is a convenience, not worth a retry
         log.warning("Could not add the reroll reaction: %s", exc)
+
+
+IMAGE_READ_SECONDS = 10.0  # a result's image read back from Discord's CDN
+
+
+async def result_image(message: discord.Message | discord.PartialMessage) -> bytes:
+    """The image of a posted result, read back from Discord (a partial message is fetched first); ImageGone if
+    the message, its attachment or the CDN fails."""
+    try:
+        async with asyncio.timeout(IMAGE_READ_SECONDS):
+            if not isinstance(message, discord.Message):  # (a Message is a PartialMessage too)
+                message = await message.fetch()
+            images = [a for a in message.attachments if (a.content_type or "").startswith("image/")]
+            return await (images or message.attachments)[0].read()
+    except (discord.HTTPException, IndexError, TimeoutError) as exc:
+        raise ImageGone(f"result {message.id}: {type(exc).__name__}") from None

@@ -19,19 +19,20 @@ from typing import Any, TypeVar
 
 import discord
 
-from .core.catalog import Catalog, PreparedJob
+from .core.catalog import UPSCALE_FACTOR, Catalog, PreparedJob, can_upscale
 from .core.config import Settings
-from .core.errors import AuthError, ImagineError, ProdiaError, QuotaError
-from .core.images import fit_to_limit
+from .core.errors import AuthError, BadResponse, ImagineError, InvalidInput, ProdiaError, QuotaError
+from .core.images import SHRINK_SCALES, fit_to_limit, inspect_image, upscale_fits
 from .core.jobs import BlockedWord, JobQueue, LimitsUnavailable, Place, Restarting, UserLimits, find_blocked
 from .core.limits import DailyLimit, Limits, LocalLimits, Reservation, SharedLimits, SharedProdiaSlots
 from .core.messages import error_text, text
-from .core.origin import JobState, Origin
+from .core.origin import JobKind, JobState, Origin
 from .core.prodia import GenerationResult, ProdiaClient, Progress, Sends
+from .core.request import GenerationRequest
 from .core.store import CapScope, Claim, GuildSettings, JobRecord, ResultRecord, Store, StoreError
 from .delivery import ProgressReporter, Reply, add_reroll
 from .metrics import Metrics
-from .render import NAME_MAX, result_buttons, result_embed, shown
+from .render import NAME_MAX, cancel_button, result_actions, result_buttons, result_embed, shown
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class JobPipeline:
         # What a job Discord refused (5xx, 429) had to show, its image or its failure, by journal id: the next
         # recovery pass delivers that instead of asking Prodia again. Dropped once delivered or given up.
         self.undelivered: dict[str, GenerationResult | Exception] = {}
+        self.cancelled: dict[str, int] = {}  # journal id -> who cancelled it (✖️), until its task has stopped
         self.delivery_rounds: dict[str, int] = {}
         self.metrics = metrics or Metrics()
         self.metrics.watch_queue(self.queue)
@@ -228,7 +230,11 @@ class JobPipeline:
         assert task is not None
         self.running[task] = journal.job_id
         progress = ProgressReporter(
-            reply, locale=origin.locale, interval=self.settings.progress_interval, started_at=origin.started_at
+            reply,
+            locale=origin.locale,
+            interval=self.settings.progress_interval,
+            started_at=origin.started_at,
+            buttons=cancel_button(journal.job_id, origin.locale),
         )
         reply.on_message = lambda message_id: journal.update(message_id=message_id)
         outcome = Outcome(self, job, journal, progress)
@@ -247,7 +253,9 @@ class JobPipeline:
                 return None
             await progress.final_turn()
             try:
-                message = await reply.edit(content=None, embed=embed, file=file, view=result_buttons(origin.locale))
+                actions = result_actions(job, can_upscale=can_upscale(self.settings.prodia_api))
+                buttons = result_buttons(origin.locale, actions)
+                message = await reply.edit(content=None, embed=embed, file=file, view=buttons)
             except discord.Forbidden:
                 # No Attach Files / Embed Links here: say so in text instead of failing silently.
                 await reply.edit(content=text("error.missing_permissions", origin.locale))
@@ -260,6 +268,14 @@ class JobPipeline:
             self.delivery_rounds.pop(journal.job_id, None)
         except discord.HTTPException as exc:
             await self._not_delivered(exc, journal, pending, outcome)
+            return None
+        except asyncio.CancelledError:
+            by = self.cancelled.pop(journal.job_id, None)
+            if by is None:
+                raise  # the bot is stopping: the journal keeps the job for the next start
+            task.uncancel()
+            await progress.stop()
+            await self._cancelled(reply, origin, journal, outcome, by)
             return None
         finally:
             await progress.stop()
@@ -327,6 +343,26 @@ class JobPipeline:
         log.warning("Job %s could not be delivered now (%s); the next pass tries again", job_id, exc)
         self.undelivered[job_id] = pending
 
+    def cancel(self, job_id: str, by: int) -> bool:
+        """Stop the job `job_id` if this process runs it (✖️ by user `by`): it leaves the queue at once or stops
+        being polled, and its reply says so. False if it is not running here (ended, or another process's)."""
+        for task, running in self.running.items():
+            if running == job_id and not task.done():
+                self.cancelled[job_id] = by
+                task.cancel()
+                return True
+        return False
+
+    async def _cancelled(self, reply: Reply, origin: Origin, journal: Journal, outcome: Outcome, by: int) -> None:
+        # Once sent, a job cannot be recalled (Prodia has no cancel): its reply says so rather than pretend.
+        key = "job.cancelled_sent" if journal.attempts else "job.cancelled"
+        outcome.log("cancelled", None)
+        try:
+            await reply.edit(content=text(key, origin.locale, user=f"<@{by}>"))
+        except discord.HTTPException as exc:
+            log.warning("Could not say job %s was cancelled: %s", journal.job_id, exc)
+        await journal.update(state=JobState.FAILED, error="cancelled")
+
     def stop_accepting(self) -> None:
         """From now on refuse new jobs (`Restarting`); those in flight go on until `close`."""
         self.closing = True
@@ -393,7 +429,16 @@ async def result_message(
 ) -> tuple[discord.File, discord.Embed]:
     image, info = result.image, result.info
     if len(image) > origin.upload_limit:
-        image, info = await asyncio.to_thread(fit_to_limit, image, info, origin.upload_limit)
+        # An upscale is re-encoded, never shrunk: shrunk, it would be no upscale.
+        scales = (1.0,) if job.kind == "upscale" else SHRINK_SCALES
+        try:
+            image, info = await asyncio.to_thread(fit_to_limit, image, info, origin.upload_limit, scales)
+        except BadResponse:
+            if job.kind != "upscale":
+                raise
+            raise InvalidInput(
+                "upscale over the upload limit", problem="upscale_too_large", limit=megabytes(origin.upload_limit)
+            ) from None
     filename = f"imagine-{result.seed}.{info.extension}"
     embed = result_embed(job, result, filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale)
     return discord.File(io.BytesIO(image), filename), embed
@@ -417,6 +462,34 @@ async def remember(store: Store, job: PreparedJob, message: Any, seed: int, orig
         await store.save_result(record)
     except Exception:
         log.exception("Could not store result %s; its reroll will not work", message.id)
+
+
+def megabytes(size: int) -> str:
+    """`size` bytes in MB as Discord counts upload limits (MiB), to three figures: "10", "25", "0.01"."""
+    return f"{size / 2**20:.3g}"
+
+
+def prepare_job(catalog: Catalog, kind: JobKind, request: dict[str, Any], image: bytes | None = None) -> PreparedJob:
+    """The job a request of `kind` makes (`image`: the result a vary or upscale works on). ImagineError if the
+    request no longer fits its model, or the model cannot vary."""
+    generation = GenerationRequest(**request)
+    if kind == JobKind.VARY:
+        return catalog.prepare_variation(generation, image or b"")
+    if kind == JobKind.UPSCALE:
+        return catalog.prepare_upscale(generation, image or b"")
+    return catalog.prepare(generation)
+
+
+async def checked_input(image: bytes, kind: JobKind, upload_limit: int) -> bytes:
+    """`image` if a vary or upscale may be sent with it; else the InvalidInput that says why (nothing is sent):
+    not a whole PNG, JPEG or WebP of sane size, or an upscale that could not be posted within `upload_limit`."""
+    try:
+        inspect_image(image)
+    except BadResponse as exc:
+        raise InvalidInput(f"input image: {exc}", problem="bad_image", reason=str(exc)) from None
+    if kind == JobKind.UPSCALE and not await asyncio.to_thread(upscale_fits, image, UPSCALE_FACTOR, upload_limit):
+        raise InvalidInput("upscale over the upload limit", problem="upscale_too_large", limit=megabytes(upload_limit))
+    return image
 
 
 async def bounded(work: Awaitable[T]) -> T:

@@ -12,12 +12,12 @@ import time
 
 import discord
 
-from .core.messages import language_of
-from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, Origin
-from .core.request import GenerationRequest
+from .core.errors import ImagineError
+from .core.messages import error_text, language_of
+from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
 from .core.store import JobRecord
-from .delivery import TOKEN_LIFETIME, Reply
-from .pipeline import JobPipeline, Journal
+from .delivery import TOKEN_LIFETIME, Reply, result_image
+from .pipeline import JobPipeline, Journal, prepare_job
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,6 @@ async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
     # (`attempts` used to count resumptions, given up after three, silently and billed each time.)
     journal = Journal(pipeline.store, record.id, prodia_job_id=record.prodia_job_id, attempts=record.attempts)
     client = pipeline.client
-    job = pipeline.catalog.prepare(GenerationRequest(**record.request))
     channel = client.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
     webhook = None
     if record.interaction_token and record.application_id:
@@ -105,7 +104,21 @@ async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
         message=channel.get_partial_message(record.message_id) if record.message_id else None,
         reference=channel.get_partial_message(record.reply_to) if record.reply_to else None,
     )
-    await pipeline.run(job, reply, await origin_of(client, record), journal)
+    origin = await origin_of(client, record)
+    try:
+        image = None
+        if origin.kind in (JobKind.VARY, JobKind.UPSCALE) and record.reply_to:  # its input: the result, read again
+            image = await result_image(channel.get_partial_message(record.reply_to))
+        job = prepare_job(pipeline.catalog, origin.kind, record.request, image)
+    except ImagineError as exc:  # the result it worked on is gone, or its model changed: it cannot go on
+        log.warning("Job %s cannot be resumed: %r", record.id, exc)
+        try:
+            await reply.edit(content=error_text(exc, origin.locale))
+        except discord.HTTPException as edit_error:
+            log.warning("Could not say so: %s", edit_error)
+        await journal.update(state=JobState.FAILED, error=exc.key)
+        return
+    await pipeline.run(job, reply, origin, journal)
 
 
 async def origin_of(client: discord.Client, record: JobRecord) -> Origin:

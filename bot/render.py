@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import discord
 
-from .core.catalog import PreparedJob
+from .core.catalog import UPSCALE_FACTOR, PreparedJob
 from .core.messages import text
 from .core.prodia import GenerationResult
 
@@ -122,15 +122,40 @@ def job_notes(job: PreparedJob, locale: str | None) -> list[str]:
         notes.append(text("note.ignored", locale, model=job.model.name, names=names))
     if job.capped_steps is not None:
         notes.append(text("note.steps_capped", locale, model=job.model.name, asked=job.capped_steps, steps=job.steps))
+    if job.kind == "transform":
+        notes.append(text("note.variation", locale, strength=f"{job.strength:g}"))
+    elif job.kind == "upscale":
+        notes.append(text("note.upscaled", locale, factor=UPSCALE_FACTOR))
     return notes
 
 
-# -- buttons under a result -------------------------------------------------------------------------
+# -- buttons ---------------------------------------------------------------------------------------
 
-RESULT_ACTIONS = {"reroll": REROLL_EMOJI, "edit": "\N{PENCIL}\ufe0f", "delete": "\N{WASTEBASKET}\ufe0f"}
+# Under a result, in this order; `result_actions` picks those that apply.
+RESULT_ACTIONS = {
+    "reroll": REROLL_EMOJI,
+    "edit": "\N{PENCIL}\ufe0f",
+    "vary": "\N{ARTIST PALETTE}",
+    "upscale": "\N{UPWARDS BLACK ARROW}\ufe0f",
+    "delete": "\N{WASTEBASKET}\ufe0f",
+}
+CANCEL_EMOJI = "\N{HEAVY MULTIPLICATION X}\ufe0f"
 
 
-class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:(?P<action>reroll|edit|delete)"):
+def result_actions(job: PreparedJob, *, can_upscale: bool) -> tuple[str, ...]:
+    """The buttons a result of `job` gets: vary where its model can, upscale where the API can; an upscaled
+    result neither (it is the end of that road: a second upscale would rarely fit Discord's upload limit)."""
+    hidden = set()
+    if job.kind == "upscale" or not job.model.can_vary:
+        hidden.add("vary")
+    if job.kind == "upscale" or not can_upscale:
+        hidden.add("upscale")
+    return tuple(action for action in RESULT_ACTIONS if action not in hidden)
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:(?P<action>reroll|edit|vary|upscale|delete)"
+):
     """A button under a result. Its custom_id names only the action: the message clicked is the result, looked up
     in the store like the 🔄 reaction, so buttons of results posted before a restart work, and no view is kept in
     memory per result (discord.py stores none for a view made only of dynamic items). A click is handed on as the
@@ -154,9 +179,36 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine
         interaction.client.dispatch("result_action", self.action, interaction)
 
 
-def result_buttons(locale: str | None) -> discord.ui.View:
-    """The action row under a result: 🔄 reroll, ✏️ edit, 🗑️ delete."""
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:cancel:(?P<job>[0-9a-f]{32})"):
+    """✖️ on a job's progress message, naming the job (its journal id): a `job_cancel` event when clicked."""
+
+    def __init__(self, job_id: str, label: str = "") -> None:
+        button: discord.ui.Button = discord.ui.Button(
+            custom_id=f"imagine:cancel:{job_id}", label=label or None, emoji=CANCEL_EMOJI
+        )
+        super().__init__(button)
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str]
+    ) -> CancelButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        interaction.client.dispatch("job_cancel", self.job_id, interaction)
+
+
+def result_buttons(locale: str | None, actions: tuple[str, ...] = tuple(RESULT_ACTIONS)) -> discord.ui.View:
+    """The action row under a result."""
     view = discord.ui.View(timeout=None)
-    for action in RESULT_ACTIONS:
+    for action in actions:
         view.add_item(ResultButton(action, text(f"action.{action}", locale)))
+    return view
+
+
+def cancel_button(job_id: str, locale: str | None) -> discord.ui.View:
+    """The ✖️ Cancel button under a job's progress."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id, text("action.cancel", locale)))
     return view

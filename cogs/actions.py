@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
 
+from bot.core.catalog import PreparedJob
 from bot.core.errors import ImagineError, InvalidInput
 from bot.core.jobs import Cooldown, LimitsUnavailable
+from bot.core.limits import Reservation
 from bot.core.messages import error_text, language_of, server_language, text
-from bot.core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, Origin
+from bot.core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
 from bot.core.request import NEGATIVE_PROMPT_MAX, PROMPT_MAX, SEED_RANGE, GenerationRequest, random_seed
 from bot.core.store import GuildSettings, ResultRecord, StoreError
-from bot.delivery import Reply
-from bot.render import REROLL_EMOJI, ResultButton
+from bot.delivery import Reply, result_image
+from bot.pipeline import bounded, checked_input, prepare_job
+from bot.render import REROLL_EMOJI, CancelButton, ResultButton
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -69,33 +72,64 @@ class Actions(commands.Cog):
     @commands.Cog.listener()
     async def on_result_action(self, action: str, interaction: discord.Interaction) -> None:
         locale = interaction.locale.value
+        if action in ("vary", "upscale"):  # the image is read back first: answer the click now, refuse later
+            await interaction.response.defer()
         try:
             record, settings = await self._result(interaction.message.id, interaction.guild_id)  # type: ignore[union-attr]
         except ImagineError as exc:
-            await interaction.response.send_message(error_text(exc, locale), ephemeral=True)
+            await answer(interaction, error_text(exc, locale))
             return
         if record is None:
-            await interaction.response.send_message(text("action.gone", locale), ephemeral=True)
+            await answer(interaction, text("action.gone", locale))
             return
-        actor = Actor(
+        if not may_act(self._actor(interaction), record, settings, action):
+            await answer(interaction, text("action.not_allowed", locale))
+            return
+        request = {**record.request, "seed": random_seed()}
+        if action == "delete":
+            await self._delete(interaction, record)
+        elif action == "edit":
+            await interaction.response.send_modal(EditModal(self, record, settings, locale))
+        elif action == "reroll":
+            await self.run(interaction, request, settings, record, JobKind.REROLL)
+        else:
+            await self.run(interaction, request, settings, record, JobKind(action), image=True)
+
+    @commands.Cog.listener()
+    async def on_job_cancel(self, job_id: str, interaction: discord.Interaction) -> None:
+        """✖️ on a job's progress: the requester or a member with Manage Messages stops it."""
+        locale = interaction.locale.value
+        pipeline = self.bot.pipeline
+        try:
+            job = await bounded(pipeline.store.get_job(job_id))
+        except (StoreError, LimitsUnavailable) as exc:  # failing, or over the budget
+            log.error("Could not look up job %s (%s)", job_id, exc)
+            await answer(interaction, error_text(LimitsUnavailable("job lookup failed"), locale))
+            return
+        if job is None or job.state in (JobState.DELIVERED, JobState.FAILED):
+            await answer(interaction, text("action.job_ended", locale))
+            return
+        actor = self._actor(interaction)
+        if actor.user_id != job.user_id and not actor.may_manage:
+            await answer(interaction, text("action.not_allowed", locale))
+            return
+        if not pipeline.cancel(job_id, by=actor.user_id):
+            await answer(interaction, text("action.job_ended", locale))
+            return
+        await interaction.response.defer()  # the job's own reply says it was cancelled
+
+    @staticmethod
+    def _actor(interaction: discord.Interaction) -> Actor:
+        return Actor(
             interaction.user.id,
             interaction.guild_id,
             interaction.channel_id,  # type: ignore[arg-type]
             bool(interaction.guild_id) and interaction.permissions.manage_messages,
         )
-        if not may_act(actor, record, settings, action):
-            await interaction.response.send_message(text("action.not_allowed", locale), ephemeral=True)
-            return
-        if action == "delete":
-            await self._delete(interaction, record)
-        elif action == "edit":
-            await interaction.response.send_modal(EditModal(self, record, settings, locale))
-        else:
-            await self.run(interaction, {**record.request, "seed": random_seed()}, settings, record, JobKind.REROLL)
 
     async def _result(self, message_id: int, guild_id: int | None) -> tuple[ResultRecord | None, GuildSettings]:
         try:
-            record = await self.bot.pipeline.store.get_result(message_id)
+            record = await bounded(self.bot.pipeline.store.get_result(message_id))  # a click has 3 s in all
         except StoreError as exc:
             log.error("Could not look up result %s (%s)", message_id, exc)
             raise LimitsUnavailable("result lookup failed") from exc
@@ -125,34 +159,37 @@ class Actions(commands.Cog):
         settings: GuildSettings,
         original: ResultRecord,
         kind: JobKind,
+        *,
+        image: bool = False,
     ) -> None:
-        """Admit `request` (refusals private), then run it as a reply to the `original` result."""
+        """Check `request` (and, with `image`, the result's image it works on), admit it (refusals private), then
+        run it as a reply to the `original` result. Nothing reaches Prodia unless all of that passed."""
         pipeline = self.bot.pipeline
         origin = self._origin(interaction.user, original, settings, kind, interaction.guild, interaction.channel_id)  # type: ignore[arg-type]
+        origin = replace(origin, upload_limit=interaction.filesize_limit)  # what Discord says of this channel
         try:
+            source = None
+            if image:
+                source = await result_image(interaction.message)  # type: ignore[arg-type]
+                source = await checked_input(source, kind, origin.upload_limit)
+            job = prepare_job(pipeline.catalog, kind, request, source)
             texts = (request["prompt"], request.get("negative_prompt") or "")
             reservation = await pipeline.admit(origin, texts, settings)
         except ImagineError as exc:
-            await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
+            await answer(interaction, error_text(exc, interaction.locale.value))
             return
         try:
-            await interaction.response.defer()  # the click is answered; the job shows as a reply of its own
-            await self._start(request, origin, reservation)
+            if not interaction.response.is_done():
+                await interaction.response.defer()  # the click is answered; the job shows as a reply of its own
+            await self._start(job, origin, reservation)
         finally:
             await reservation.release()
 
-    async def _start(self, request: dict[str, Any], origin: Origin, reservation: Any) -> None:
-        pipeline = self.bot.pipeline
+    async def _start(self, job: PreparedJob, origin: Origin, reservation: Reservation) -> None:
         channel = self.bot.get_partial_messageable(origin.channel_id, guild_id=origin.guild_id)
         reply = Reply(channel, reference=channel.get_partial_message(origin.reply_to))  # type: ignore[arg-type]
-        started = "edit.started" if origin.kind == JobKind.EDIT else "reroll.started"
-        await reply.edit(content=text(started, origin.locale, user=f"<@{origin.user_id}>"))
-        try:
-            job = pipeline.catalog.prepare(GenerationRequest(**request))
-        except ImagineError as exc:  # the stored model's limits changed since
-            await reply.edit(content=error_text(exc, origin.locale))
-            return
-        await pipeline.start(job, reply, origin, reservation)
+        await reply.edit(content=text(f"{origin.kind}.started", origin.locale, user=f"<@{origin.user_id}>"))
+        await self.bot.pipeline.start(job, reply, origin, reservation)
 
     def _origin(
         self,
@@ -211,6 +248,7 @@ class Actions(commands.Cog):
     ) -> None:
         texts = (request["prompt"], request.get("negative_prompt") or "")
         try:
+            job = prepare_job(self.bot.pipeline.catalog, JobKind.REROLL, request)
             reservation = await self.bot.pipeline.admit(origin, texts, settings)
         except Cooldown as exc:
             if held < MAX_HELD_REROLLS:  # the user's intent is kept: it starts once the pause is over
@@ -224,7 +262,7 @@ class Actions(commands.Cog):
             await self._refuse_reaction(origin, error_text(exc, origin.locale))
             return
         try:
-            await self._start(request, origin, reservation)
+            await self._start(job, origin, reservation)
         finally:
             await reservation.release()
 
@@ -300,6 +338,14 @@ class EditModal(discord.ui.Modal):
         await self.actions.run(interaction, request, self.settings, self.record, JobKind.EDIT)
 
 
+async def answer(interaction: discord.Interaction, sentence: str) -> None:
+    """Say `sentence` to the one who clicked, privately: as the answer, or after a defer as a follow-up."""
+    if interaction.response.is_done():
+        await interaction.followup.send(sentence, ephemeral=True)
+    else:
+        await interaction.response.send_message(sentence, ephemeral=True)
+
+
 def edited_request(stored: dict[str, Any], prompt: str, negative_prompt: str, seed: str) -> dict[str, Any]:
     """The stored request with the modal's values; InvalidInput if one is wrong (nothing goes to Prodia then)."""
     seed = seed.strip()
@@ -316,5 +362,5 @@ def edited_request(stored: dict[str, Any], prompt: str, negative_prompt: str, se
 
 
 async def setup(bot: ImagineBot) -> None:
-    bot.add_dynamic_items(ResultButton)
+    bot.add_dynamic_items(ResultButton, CancelButton)
     await bot.add_cog(Actions(bot))

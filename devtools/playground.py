@@ -1,9 +1,10 @@
 """`python -m bot --playground`: the real bot in simcord's preview, a simulated Discord on a local web page.
 
-A newcomer can type `/imagine`, watch the progress, see the result and react 🔄 without a Discord
-application. Images come from the local Prodia-compatible server (:mod:`devtools.local_prodia`), whatever
-`.env` says, unless `--real-prodia` asks for Prodia as `PRODIA_API_KEY` and `PRODIA_BASE_URL` configure it
-(which uses the key's credit). Needs the `playground` extra (`simcord[preview]`).
+A newcomer can type `/imagine`, watch the progress, see the result, use the buttons under it (reroll, edit,
+vary, upscale, delete) and react 🔄 without a Discord application. Images come from the local Prodia-compatible
+server (:mod:`devtools.local_prodia`), whatever `.env` says, unless `--real-prodia` asks for Prodia as
+`PRODIA_API_KEY` and `PRODIA_BASE_URL` configure it (which uses the key's credit). Needs the `playground` extra
+(`simcord[preview]`).
 """
 
 from __future__ import annotations

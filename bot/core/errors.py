@@ -26,6 +26,12 @@ class InvalidInput(ImagineError):
         self.key = f"input.{problem}"
 
 
+class ImageGone(ImagineError):
+    """The image a job works on (a result's attachment) could not be read back."""
+
+    key = "action.image_gone"
+
+
 class ProdiaError(ImagineError):
     """Prodia did not give us an image."""
 

@@ -58,13 +58,19 @@ def inspect_image(data: bytes) -> ImageInfo:
     return ImageInfo(extension, content_type, width, height)
 
 
-def fit_to_limit(data: bytes, info: ImageInfo, limit: int) -> tuple[bytes, ImageInfo]:
-    """Re-encode as JPEG (lower quality, then smaller) until it fits `limit` bytes; unchanged if it fits."""
+SHRINK_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25)
+
+
+def fit_to_limit(
+    data: bytes, info: ImageInfo, limit: int, scales: tuple[float, ...] = SHRINK_SCALES
+) -> tuple[bytes, ImageInfo]:
+    """Re-encode as JPEG (lower quality, then smaller, down to the last of `scales`) until it fits `limit` bytes;
+    unchanged if it fits. BadResponse if it cannot."""
     if len(data) <= limit:
         return data, info
     with Image.open(io.BytesIO(data), formats=OPENABLE) as source:
         image = source.convert("RGB")
-    for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
+    for scale in scales:
         size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
         frame = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
         for quality in (90, 80, 65, 50):
@@ -73,3 +79,17 @@ def fit_to_limit(data: bytes, info: ImageInfo, limit: int) -> tuple[bytes, Image
             if out.tell() <= limit:
                 return out.getvalue(), ImageInfo("jpg", "image/jpeg", *size)
     raise BadResponse(f"image cannot be shrunk below {limit} bytes")
+
+
+def upscale_fits(data: bytes, factor: int, limit: int) -> bool:
+    """Whether `data` upscaled `factor` times could be posted within `limit` bytes at full size: its plain resize,
+    encoded as the smallest JPEG `fit_to_limit` tries, fits. An upscaler adds detail, so this is a lower bound on
+    the real result's size: a False is sure (nothing is sent to Prodia), a True is checked again on the result."""
+    with Image.open(io.BytesIO(data), formats=OPENABLE) as source:
+        image = source.convert("RGB")
+    if image.width * image.height * factor * factor > MAX_PIXELS:
+        return False
+    frame = image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    frame.save(out, "JPEG", quality=50, optimize=True)
+    return out.tell() <= limit

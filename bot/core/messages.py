@@ -99,6 +99,27 @@ EN: dict[str, str] = {
     "action.reroll": "Reroll",
     "action.edit": "Edit",
     "action.delete": "Delete",
+    "action.vary": "Vary",
+    "action.upscale": "Upscale",
+    "action.cancel": "Cancel",
+    "action.image_gone": "The result's image can no longer be read from Discord, so it cannot be worked on.",
+    "action.job_ended": (
+        "This job has already ended (or another instance of the bot runs it), so there is nothing to cancel."
+    ),
+    "job.cancelled": "✖️ Cancelled by {user}.",
+    "job.cancelled_sent": (
+        "✖️ Cancelled by {user}. It had already been sent to the image service, which cannot take it back: it may "
+        "still count toward the bot's usage."
+    ),
+    "vary.started": "🎨 Making a variation for {user}…",
+    "upscale.started": "⬆️ Upscaling for {user}…",
+    "note.variation": "A variation of the image it replies to (strength {strength}).",
+    "note.upscaled": "Upscaled {factor}×.",
+    "input.bad_image": "The result's image is not one the image service can take ({reason}), so nothing was sent.",
+    "input.upscale_too_large": (
+        "Upscaled, this image would be over this channel's upload limit ({limit} MB) even compressed, so it was not "
+        "sent."
+    ),
     "edit.started": "✏️ Running the edited request for {user}…",
     "action.gone": "The bot no longer knows this result (it is too old or was deleted), so it cannot act on it.",
     "action.not_allowed": "Only the person who asked for this image (or a member with Manage Messages) may do that.",
@@ -265,6 +286,27 @@ RU: dict[str, str] = {
     "action.reroll": "Заново",
     "action.edit": "Изменить",
     "action.delete": "Удалить",
+    "action.vary": "Вариация",
+    "action.upscale": "Увеличить",
+    "action.cancel": "Отменить",
+    "action.image_gone": "Изображение результата больше нельзя прочитать из Discord, поэтому с ним ничего не сделать.",
+    "action.job_ended": "Эта задача уже завершилась (или её выполняет другой экземпляр бота), отменять нечего.",
+    "job.cancelled": "✖️ Отменено: {user}.",
+    "job.cancelled_sent": (
+        "✖️ Отменено: {user}. Запрос уже был отправлен сервису изображений, и отозвать его нельзя: он может "
+        "учитываться в расходах бота."
+    ),
+    "vary.started": "🎨 Делаю вариацию для {user}…",
+    "upscale.started": "⬆️ Увеличиваю для {user}…",
+    "note.variation": "Вариация изображения, на которое это ответ (сила {strength}).",
+    "note.upscaled": "Увеличено в {factor}×.",
+    "input.bad_image": (
+        "Изображение результата не подходит сервису изображений ({reason}), поэтому запрос не отправлен."
+    ),
+    "input.upscale_too_large": (
+        "После увеличения это изображение превысит лимит загрузки канала ({limit} МБ) даже в сжатом виде, "
+        "поэтому запрос не отправлен."
+    ),
     "edit.started": "✏️ Запускаю изменённый запрос для {user}…",
     "action.gone": "Бот больше не знает этот результат (он слишком старый или удалён), поэтому ничего сделать нельзя.",
     "action.not_allowed": "Это может только автор запроса (или участник с правом «Управлять сообщениями»).",

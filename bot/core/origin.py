@@ -17,6 +17,8 @@ class JobKind(enum.StrEnum):
     IMAGINE = "imagine"  # /imagine
     REROLL = "reroll"  # 🔄 on a result (its reaction or its button)
     EDIT = "edit"  # ✏️ on a result: its request as the user changed it
+    VARY = "vary"  # 🎨 on a result: its image varied (image-to-image); the result is the journal's `reply_to`
+    UPSCALE = "upscale"  # ⬆️ on a result: its image upscaled
 
 
 class JobState(enum.StrEnum):

@@ -9,7 +9,7 @@ import pytest
 from PIL import BmpImagePlugin, GifImagePlugin, Image, TiffImagePlugin
 
 from bot.core.errors import BadResponse
-from bot.core.images import ImageInfo, fit_to_limit, inspect_image
+from bot.core.images import ImageInfo, fit_to_limit, inspect_image, upscale_fits
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -143,3 +143,23 @@ def test_fit_refuses_when_no_size_fits() -> None:
     data = encode(noise(256, 256), "PNG")
     with pytest.raises(BadResponse):
         fit_to_limit(data, inspect_image(data), 100)
+
+
+def test_upscale_fits_only_where_its_plain_resize_would_fit_as_the_smallest_jpeg() -> None:
+    data = encode(noise(64, 64), "PNG")
+    resized = encode(noise(64, 64).resize((128, 128), Image.Resampling.BILINEAR), "JPEG", quality=50, optimize=True)
+    assert upscale_fits(data, 2, len(resized) + 100)
+    assert not upscale_fits(data, 2, len(resized) - 100)
+
+
+def test_upscale_fits_refuses_what_would_be_over_the_pixel_cap() -> None:
+    data = encode(Image.new("RGB", (3000, 3000)), "PNG")  # 6000x6000 upscaled: over 4096x4096
+    assert not upscale_fits(data, 2, 10**9)
+
+
+def test_fit_to_limit_with_one_scale_re_encodes_but_never_shrinks() -> None:
+    data = encode(noise(256, 256), "PNG")
+    with pytest.raises(BadResponse):
+        fit_to_limit(data, inspect_image(data), 5_000, scales=(1.0,))  # only smaller would fit
+    shrunk, info = fit_to_limit(data, inspect_image(data), 5_000)
+    assert len(shrunk) <= 5_000 and info.width < 256

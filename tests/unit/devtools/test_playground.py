@@ -103,6 +103,21 @@ async def test_imagine_settings_and_reroll_work_in_the_playground(tmp_path):
         assert pg.env.errors == []
 
 
+async def test_the_buttons_under_a_result_work_in_the_playground(tmp_path):
+    async with open_playground({}, job_duration=0, database_dir=tmp_path) as pg:
+        res = await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
+        for action in ("upscale", "reroll"):
+            await pg.env.advance_time(2)  # past the playground's user cooldown (virtual clock)
+            click = await pg.you.click(res.response, custom_id=f"imagine:{action}")
+            assert not click.followups, click.followups  # no private refusal
+            reply = pg.channel.last_message
+            assert reply.reference.message_id == res.response.id and reply.attachments
+        result_id = res.response.id
+        await pg.you.click(res.response, custom_id="imagine:delete")
+        assert result_id not in [m.id for m in pg.channel.history()]
+        assert pg.env.errors == []
+
+
 async def test_the_page_shows_the_bots_edits_without_a_refresh(tmp_path):
     async with open_playground({}, job_duration=0, database_dir=tmp_path) as pg, live_preview(pg) as preview:
         async with aiohttp.ClientSession() as session, session.get(preview.url.partition("#")[0]) as response:
