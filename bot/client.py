@@ -24,7 +24,16 @@ from .tree import ImagineTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.settings", "cogs.actions", "cogs.models", "cogs.recovery", "cogs.model_list")
+EXTENSIONS = (
+    "cogs.imagine",
+    "cogs.settings",
+    "cogs.actions",
+    "cogs.models",
+    "cogs.recovery",
+    "cogs.model_list",
+    "cogs.help",
+    "cogs.preferences",
+)
 COMMANDS_HASH_KEY = "command_tree_hash"
 
 

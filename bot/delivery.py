@@ -20,6 +20,7 @@ from .render import REROLL_EMOJI, ProgressState, progress_text
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = 15 * 60  # seconds an interaction token may edit its reply
+INVALID_WEBHOOK_TOKEN = 50027  # what Discord answers (401) a request on an expired interaction token
 
 
 class Reply:
@@ -85,8 +86,10 @@ class Reply:
                     return await self.webhook.edit_message(  # type: ignore[union-attr]
                         self.message.id, content=content, embed=embed, attachments=attachments, view=view
                     )
-            except discord.NotFound:
-                log.info("The interaction reply is gone; falling back to the channel")
+            except discord.HTTPException as exc:
+                if not isinstance(exc, discord.NotFound) and exc.code != INVALID_WEBHOOK_TOKEN:
+                    raise
+                log.info("The interaction reply is gone or its token expired; falling back to the channel")
             self.interaction = self.webhook = None
             if file:
                 file.reset()
@@ -193,6 +196,15 @@ async def add_reroll(message: discord.Message | discord.PartialMessage, locale: 
 
 
 IMAGE_READ_SECONDS = 10.0  # a result's image read back from Discord's CDN
+
+
+async def uploaded_image(client: discord.Client, url: str) -> bytes:
+    """An upload read back from Discord's CDN by its URL (a job's input after a restart); ImageGone if it fails."""
+    try:
+        async with asyncio.timeout(IMAGE_READ_SECONDS):
+            return await client.http.get_from_cdn(url)
+    except (discord.HTTPException, TimeoutError) as exc:
+        raise ImageGone(f"upload: {type(exc).__name__}") from None
 
 
 async def result_image(message: discord.Message | discord.PartialMessage) -> bytes:

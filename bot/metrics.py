@@ -55,6 +55,12 @@ class Metrics(ProdiaObserver):
             "US dollars Prodia said the images made cost (v2 only; jobs without a price add nothing)",
             registry=registry,
         )
+        self.content_checks = Counter(
+            "imagine_content_checks",
+            "Results checked by Prodia's NSFW classifier (a Prodia job each), by label; `failed`: no label came",
+            ["label"],
+            registry=registry,
+        )
         self.queue_waiting = Gauge(
             "imagine_queue_waiting", "Jobs waiting in the bot's queue for a slot at Prodia", registry=registry
         )
@@ -74,6 +80,9 @@ class Metrics(ProdiaObserver):
 
     def job_failed_at_prodia(self, error: ProdiaError) -> None:
         self.prodia_errors.labels(kind=error_kind(error)).inc()
+
+    def content_checked(self, label: str) -> None:
+        self.content_checks.labels(label=label).inc()
 
     def spent(self, price: float | None) -> None:
         if price is not None:

@@ -19,17 +19,18 @@ from typing import Any, TypeVar
 
 import discord
 
-from .core.catalog import UPSCALE_FACTOR, Catalog, PreparedJob, can_upscale
+from .core.catalog import DEFAULT_STRENGTH, UPSCALE_FACTOR, Catalog, PreparedJob, can_upscale
 from .core.config import Settings
+from .core.content import EXPLICIT_TERMS, ExplicitPrompt, Unchecked, Withheld, flagged, policy_for
 from .core.errors import AuthError, BadResponse, ImagineError, InvalidInput, ProdiaError, QuotaError
 from .core.images import SHRINK_SCALES, fit_to_limit, inspect_image, upscale_fits
 from .core.jobs import BlockedWord, JobQueue, LimitsUnavailable, Place, Restarting, UserLimits, find_blocked
-from .core.limits import DailyLimit, Limits, LocalLimits, Reservation, SharedLimits, SharedProdiaSlots
+from .core.limits import DailyLimit, Limits, LocalLimits, Reservation, SharedLimits, SharedProdiaSlots, start_of_day
 from .core.messages import error_text, text
 from .core.origin import JobKind, JobState, Origin
 from .core.prodia import GenerationResult, ProdiaClient, Progress, Sends
 from .core.request import GenerationRequest
-from .core.store import CapScope, Claim, GuildSettings, JobRecord, ResultRecord, Store, StoreError
+from .core.store import CapScope, Claim, Defaults, GuildSettings, JobRecord, ResultRecord, Store, StoreError
 from .delivery import ProgressReporter, Reply, add_reroll
 from .metrics import Metrics
 from .render import NAME_MAX, cancel_button, result_actions, result_buttons, result_embed, shown
@@ -112,6 +113,9 @@ class JobPipeline:
         self.undelivered: dict[str, GenerationResult | Exception] = {}
         self.cancelled: dict[str, int] = {}  # journal id -> who cancelled it (✖️), until its task has stopped
         self.delivery_rounds: dict[str, int] = {}
+        # The content check's verdict on a result Discord refused (`_check_content`): kept with it, so the next pass
+        # does not pay for a second check of the same image.
+        self.checked: dict[str, str | None] = {}
         self.metrics = metrics or Metrics()
         self.metrics.watch_queue(self.queue)
         self.closing = False  # set when the bot stops: no new job is taken, none is leased
@@ -133,6 +137,18 @@ class JobPipeline:
             log.error("Could not read the settings of guild %s (%s); refusing the job", guild_id, exc)
             raise LimitsUnavailable("guild settings unavailable") from exc
 
+    async def personal_defaults(self, user_id: int, channel_id: int | None) -> list[Defaults]:
+        """The user's preferences and, in a server (`channel_id`), the channel's defaults, in that order, within the
+        pre-defer budget. Conveniences, not limits: if they cannot be read, the job goes on without them (logged)."""
+        reads = [self.store.preferences(user_id)]
+        if channel_id is not None:
+            reads.append(self.store.channel_defaults(channel_id))
+        try:
+            return list(await bounded(asyncio.gather(*reads)))
+        except (StoreError, LimitsUnavailable) as exc:
+            log.warning("Could not read the personal or channel defaults (%s); using the server's", exc)
+            return []
+
     async def admit(self, origin: Origin, texts: Iterable[str], settings: GuildSettings) -> Reservation:
         """Raise the ImagineError that refuses this job now, or take all its places at once (the queue's, the
         user's, the cooldown, today's under each cap) and return them; the caller releases them when the job ends,
@@ -143,6 +159,8 @@ class JobPipeline:
         for value in texts:
             if word := find_blocked(value, settings.blocked_words):
                 raise BlockedWord("blocked word", word=shown(word, NAME_MAX))
+            if origin.content_policy != "allow" and (word := find_blocked(value, EXPLICIT_TERMS)):
+                raise ExplicitPrompt("explicit prompt", word=word)
         place = self.queue.reserve()  # QueueFull
         caps = self.daily_caps(origin, settings)
         claim = Claim(uuid.uuid4().hex, origin.user_id, origin.guild_id, tuple(cap.scope for cap in caps))
@@ -162,14 +180,31 @@ class JobPipeline:
 
     def daily_caps(self, origin: Origin, settings: GuildSettings) -> tuple[DailyLimit, ...]:
         """The server's cap (`/settings`), or DM_DAILY_CAP in a DM; USER_DAILY_CAP everywhere. 0 or None: none."""
+        return self.caps_of(origin.user_id, origin.guild_id, settings)
+
+    def caps_of(self, user_id: int, guild_id: int | None, settings: GuildSettings) -> tuple[DailyLimit, ...]:
         caps = []
-        if origin.guild_id is not None and settings.daily_cap:
-            caps.append(DailyLimit(CapScope("guild", origin.guild_id), settings.daily_cap))
-        if origin.guild_id is None and self.settings.dm_daily_cap:
-            caps.append(DailyLimit(CapScope("dm", origin.user_id), self.settings.dm_daily_cap))
+        if guild_id is not None and settings.daily_cap:
+            caps.append(DailyLimit(CapScope("guild", guild_id), settings.daily_cap))
+        if guild_id is None and self.settings.dm_daily_cap:
+            caps.append(DailyLimit(CapScope("dm", user_id), self.settings.dm_daily_cap))
         if self.settings.user_daily_cap:
-            caps.append(DailyLimit(CapScope("user", origin.user_id), self.settings.user_daily_cap))
+            caps.append(DailyLimit(CapScope("user", user_id), self.settings.user_daily_cap))
         return tuple(caps)
+
+    async def images_left(
+        self, user_id: int, guild_id: int | None, settings: GuildSettings
+    ) -> list[tuple[str, int, int]]:
+        """(scope kind, cap, images left today) for each daily cap on `user_id` there, as the journal counts them now
+        (jobs being admitted at this moment aside): for /help. LimitsUnavailable if it cannot be read in time."""
+        caps = self.caps_of(user_id, guild_id, settings)
+        if not caps:
+            return []
+        try:
+            made = await bounded(self.store.count_images([cap.scope for cap in caps], start_of_day(time.time())))
+        except StoreError as exc:
+            raise LimitsUnavailable("cannot count today's images") from exc
+        return [(cap.scope.kind, cap.limit, max(0, cap.limit - n)) for cap, n in zip(caps, made, strict=True)]
 
     # -- one job -------------------------------------------------------------------------------------
 
@@ -194,9 +229,10 @@ class JobPipeline:
             guild_id=origin.guild_id,
             channel_id=origin.channel_id,
             user_id=origin.user_id,
-            request=asdict(job.request),
+            request=journaled_request(job),
             state=JobState.ACCEPTED,
             interaction_token=origin.interaction_token,
+            input_url=origin.input_url,
             application_id=origin.application_id,
             interaction_created_at=origin.interaction_created_at,
             message_id=message_id,
@@ -245,7 +281,10 @@ class JobPipeline:
                     raise pending  # its sentence was refused by Discord before: shown now, Prodia not asked again
                 result = pending or await self._generate(job, journal, progress, place)
                 pending = result
-                file, embed = await result_message(job, result, origin, outcome.elapsed())
+                if journal.job_id not in self.checked:
+                    self.checked[journal.job_id] = await self._check_content(result, origin)
+                spoiler = self.checked[journal.job_id]
+                file, embed = await result_message(job, result, origin, outcome.elapsed(), spoiler=spoiler)
             except Exception as exc:
                 logged, pending = pending is exc, exc
                 await progress.final_turn()
@@ -266,6 +305,7 @@ class JobPipeline:
                 release(file)
             await journal.update(state=JobState.DELIVERED, message_id=message.id)
             self.delivery_rounds.pop(journal.job_id, None)
+            self.checked.pop(journal.job_id, None)
         except discord.HTTPException as exc:
             await self._not_delivered(exc, journal, pending, outcome)
             return None
@@ -299,6 +339,31 @@ class JobPipeline:
         await journal.update(state=JobState.GENERATED, price=result.price)
         return result
 
+    async def _check_content(self, result: GenerationResult, origin: Origin) -> str | None:
+        """Apply the channel's content policy to a result (`bot.core.content`): Withheld (or Unchecked, if the
+        classifier gave no label) where it is `block` and the result is flagged; where it is `spoiler`, the key of
+        the note that goes with a spoilered result; None where it may be posted plainly. v1 has no classifier."""
+        if origin.content_policy == "allow":
+            return None
+        try:
+            verdict = await self.prodia.classify(result.image)
+        except ProdiaError as exc:  # fail safe: an image that could not be checked counts as flagged
+            log.warning("The content check failed (%r); the result is treated as flagged", exc)
+            self.metrics.content_checked("failed")
+            checked = False
+        else:
+            if verdict is None:
+                return None  # no classifier on this API: the prompt check at admission is all there is
+            label, price = verdict
+            self.metrics.spent(price)
+            self.metrics.content_checked(label)
+            if not flagged(label, self.settings.nsfw_threshold):
+                return None
+            checked = True
+        if origin.content_policy == "spoiler":
+            return "content.spoilered" if checked else "content.spoilered_unchecked"
+        raise Withheld("flagged by the content check") if checked else Unchecked("content check failed")
+
     async def _report_failure(
         self, exc: Exception, reply: Reply, origin: Origin, outcome: Outcome, *, logged: bool = False
     ) -> None:
@@ -318,6 +383,7 @@ class JobPipeline:
         await reply.edit(content=error_text(exc, origin.locale))
         await outcome.journal.update(state=JobState.FAILED, error=key)
         self.delivery_rounds.pop(outcome.journal.job_id, None)
+        self.checked.pop(outcome.journal.job_id, None)
 
     async def _not_delivered(
         self,
@@ -336,6 +402,7 @@ class JobPipeline:
         if isinstance(exc, discord.NotFound) or rounds >= MAX_DELIVERY_ROUNDS or pending is None:
             log.warning("Job %s given up: Discord refused its reply %d times (%s)", job_id, rounds, exc)
             self.delivery_rounds.pop(job_id, None)
+            self.checked.pop(job_id, None)
             if isinstance(pending, GenerationResult):
                 outcome.log("error.undeliverable", pending.price)
             await journal.update(state=JobState.FAILED, error="error.undeliverable")
@@ -375,6 +442,7 @@ class JobPipeline:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.undelivered.clear()  # the next start makes them again (by Prodia's id where there is one)
+        self.checked.clear()
         try:
             await self.store.release_jobs(self.instance_id)
         except Exception:
@@ -425,8 +493,10 @@ class Outcome:
 
 
 async def result_message(
-    job: PreparedJob, result: GenerationResult, origin: Origin, elapsed: float
+    job: PreparedJob, result: GenerationResult, origin: Origin, elapsed: float, *, spoiler: str | None = None
 ) -> tuple[discord.File, discord.Embed]:
+    """The result's file and embed. `spoiler`: the key of a note saying why the image is a spoiler: it is then a
+    SPOILER_ attachment outside the embed (an embed's image is never hidden), and the note is in the embed."""
     image, info = result.image, result.info
     if len(image) > origin.upload_limit:
         # An upscale is re-encoded, never shrunk: shrunk, it would be no upscale.
@@ -439,8 +509,14 @@ async def result_message(
             raise InvalidInput(
                 "upscale over the upload limit", problem="upscale_too_large", limit=megabytes(origin.upload_limit)
             ) from None
-    filename = f"imagine-{result.seed}.{info.extension}"
-    embed = result_embed(job, result, filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale)
+    filename = f"{'SPOILER_' if spoiler else ''}imagine-{result.seed}.{info.extension}"
+    embed = result_embed(
+        job, result, filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale,
+        input_url=origin.input_url,
+    )  # fmt: skip
+    if spoiler:
+        embed.set_image(url=None)
+        embed.description = "\n".join(filter(None, (embed.description, text(spoiler, origin.locale))))
     return discord.File(io.BytesIO(image), filename), embed
 
 
@@ -464,19 +540,35 @@ async def remember(store: Store, job: PreparedJob, message: Any, seed: int, orig
         log.exception("Could not store result %s; its reroll will not work", message.id)
 
 
+def content_policy(settings: GuildSettings, channel: object) -> str:
+    """The policy for possibly sexual results in `channel` (`bot.core.content`): the server's for age-restricted
+    channels where Discord says it is one, else its ordinary one (DMs and channels the bot cannot see included)."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    age_restricted = bool(is_nsfw()) if callable(is_nsfw) else False
+    return policy_for(settings.nsfw, settings.nsfw_age_restricted, age_restricted=age_restricted)
+
+
 def megabytes(size: int) -> str:
     """`size` bytes in MB as Discord counts upload limits (MiB), to three figures: "10", "25", "0.01"."""
     return f"{size / 2**20:.3g}"
 
 
+def journaled_request(job: PreparedJob) -> dict[str, Any]:
+    """What the journal keeps of a job's request: the request, and an image-to-image job's strength."""
+    request = asdict(job.request)
+    return request if job.strength is None else {**request, "strength": job.strength}
+
+
 def prepare_job(catalog: Catalog, kind: JobKind, request: dict[str, Any], image: bytes | None = None) -> PreparedJob:
-    """The job a request of `kind` makes (`image`: the result a vary or upscale works on). ImagineError if the
-    request no longer fits its model, or the model cannot vary."""
+    """The job a journaled request of `kind` makes (`image`: what a vary, upscale or /imagine image: works on).
+    ImagineError if the request no longer fits its model, or the model cannot start from an image."""
+    request = dict(request)
+    strength = request.pop("strength", None)
     generation = GenerationRequest(**request)
-    if kind == JobKind.VARY:
-        return catalog.prepare_variation(generation, image or b"")
     if kind == JobKind.UPSCALE:
         return catalog.prepare_upscale(generation, image or b"")
+    if kind == JobKind.VARY or image is not None:
+        return catalog.prepare_variation(generation, image or b"", DEFAULT_STRENGTH if strength is None else strength)
     return catalog.prepare(generation)
 
 

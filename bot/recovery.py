@@ -12,12 +12,13 @@ import time
 
 import discord
 
-from .core.errors import ImagineError
+from .core.errors import BadResponse, ImageGone, ImagineError
+from .core.images import prepare_input
 from .core.messages import error_text, language_of
 from .core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
-from .core.store import JobRecord
-from .delivery import TOKEN_LIFETIME, Reply, result_image
-from .pipeline import JobPipeline, Journal, prepare_job
+from .core.store import GuildSettings, JobRecord, StoreError
+from .delivery import TOKEN_LIFETIME, Reply, result_image, uploaded_image
+from .pipeline import JobPipeline, Journal, content_policy, prepare_job
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,17 @@ async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
         message=channel.get_partial_message(record.message_id) if record.message_id else None,
         reference=channel.get_partial_message(record.reply_to) if record.reply_to else None,
     )
-    origin = await origin_of(client, record)
+    origin = await origin_of(client, record, await settings_of(pipeline, record.guild_id))
     try:
         image = None
         if origin.kind in (JobKind.VARY, JobKind.UPSCALE) and record.reply_to:  # its input: the result, read again
             image = await result_image(channel.get_partial_message(record.reply_to))
+        elif record.input_url:  # /imagine image: the user's upload, read again
+            image = await asyncio.to_thread(prepare_input, await uploaded_image(client, record.input_url))
         job = prepare_job(pipeline.catalog, origin.kind, record.request, image)
-    except ImagineError as exc:  # the result it worked on is gone, or its model changed: it cannot go on
+    except ImagineError as exc:  # the image it works on is gone, or its model changed: it cannot go on
+        if isinstance(exc, BadResponse):  # its upload no longer reads as the image it was when accepted
+            exc = ImageGone(f"input of job {record.id}: {exc}")
         log.warning("Job %s cannot be resumed: %r", record.id, exc)
         try:
             await reply.edit(content=error_text(exc, origin.locale))
@@ -121,7 +126,18 @@ async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
     await pipeline.run(job, reply, origin, journal)
 
 
-async def origin_of(client: discord.Client, record: JobRecord) -> Origin:
+async def settings_of(pipeline: JobPipeline, guild_id: int | None) -> GuildSettings:
+    """The server's settings now; the defaults (the safest content policy among them) if they cannot be read."""
+    if guild_id is None:
+        return GuildSettings()
+    try:
+        return await pipeline.store.guild_settings(guild_id, allow_stale=True)
+    except StoreError as exc:
+        log.warning("Could not read the settings of guild %s (%s); resuming with the defaults", guild_id, exc)
+        return GuildSettings()
+
+
+async def origin_of(client: discord.Client, record: JobRecord, settings: GuildSettings) -> Origin:
     guild = client.get_guild(record.guild_id) if record.guild_id else None
     try:
         user_name = (await client.fetch_user(record.user_id)).display_name
@@ -137,9 +153,11 @@ async def origin_of(client: discord.Client, record: JobRecord) -> Origin:
         locale=record.locale or language_of(guild.preferred_locale.value if guild else None),
         started_at=record.interaction_created_at or record.created_at,
         upload_limit=guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT,
+        content_policy=content_policy(settings, client.get_channel(record.channel_id)),
         user_name=user_name,
         interaction_token=record.interaction_token,
         application_id=record.application_id,
         interaction_created_at=record.interaction_created_at,
         reply_to=record.reply_to,
+        input_url=record.input_url,
     )

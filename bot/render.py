@@ -81,7 +81,9 @@ def result_embed(
     requester: str,
     elapsed: float,
     locale: str | None,
+    input_url: str | None = None,
 ) -> discord.Embed:
+    """The result's embed; `input_url`: the upload an /imagine image: job started from, shown as its thumbnail."""
     request = job.request
     model = job.model
     embed = discord.Embed(title=shown(request.prompt, TITLE_MAX), colour=EMBED_COLOUR)
@@ -98,11 +100,15 @@ def result_embed(
         field("cfg", f"{request.cfg:g}")
     field("seed", result.seed)
     field("aspect_ratio", text(f"aspect.{request.aspect_ratio}", locale))
+    if request.style and "style" not in job.ignored:
+        field("style", request.style)
     if request.negative_prompt and "negative_prompt" not in model.ignores:
         embed.add_field(
             name=text("field.negative_prompt", locale), value=shown(request.negative_prompt, FIELD_MAX), inline=False
         )
-    notes = job_notes(job, locale)
+    if input_url:
+        embed.set_thumbnail(url=input_url)
+    notes = job_notes(job, locale, from_upload=bool(input_url))
     if notes:
         embed.description = truncate("\n".join(notes), DESCRIPTION_MAX)
     # A footer renders no markup or mentions: the requester's name goes in as it is (escapes would show).
@@ -111,7 +117,7 @@ def result_embed(
     return embed
 
 
-def job_notes(job: PreparedJob, locale: str | None) -> list[str]:
+def job_notes(job: PreparedJob, locale: str | None, *, from_upload: bool = False) -> list[str]:
     """What changed between the request and what was generated, so nothing is silently dropped."""
     notes = []
     if job.fallback_from:
@@ -123,7 +129,8 @@ def job_notes(job: PreparedJob, locale: str | None) -> list[str]:
     if job.capped_steps is not None:
         notes.append(text("note.steps_capped", locale, model=job.model.name, asked=job.capped_steps, steps=job.steps))
     if job.kind == "transform":
-        notes.append(text("note.variation", locale, strength=f"{job.strength:g}"))
+        key = "note.from_upload" if from_upload else "note.variation"
+        notes.append(text(key, locale, strength=f"{job.strength:g}"))
     elif job.kind == "upscale":
         notes.append(text("note.upscaled", locale, factor=UPSCALE_FACTOR))
     return notes

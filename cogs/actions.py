@@ -26,7 +26,7 @@ from bot.core.origin import DEFAULT_UPLOAD_LIMIT, JobKind, JobState, Origin
 from bot.core.request import NEGATIVE_PROMPT_MAX, PROMPT_MAX, SEED_RANGE, GenerationRequest, random_seed
 from bot.core.store import GuildSettings, ResultRecord, StoreError
 from bot.delivery import Reply, result_image
-from bot.pipeline import bounded, checked_input, prepare_job
+from bot.pipeline import bounded, checked_input, content_policy, prepare_job
 from bot.render import REROLL_EMOJI, CancelButton, ResultButton
 
 if TYPE_CHECKING:
@@ -212,6 +212,7 @@ class Actions(commands.Cog):
             locale=language,
             started_at=discord.utils.utcnow().timestamp(),
             upload_limit=guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT,
+            content_policy=content_policy(settings, guild.get_channel_or_thread(channel_id) if guild else None),
             user_name=user.display_name,
             reply_to=original.message_id,
         )

@@ -12,7 +12,7 @@ from .request import DEFAULT_CFG, DEFAULT_STEPS, GenerationRequest, check_range
 
 TUNING = frozenset({"negative_prompt", "cfg", "sampler"})  # what flux has no use for
 # v2 config fields per request parameter, where a job type documents one (`width` stands for the size).
-V2_FIELDS = {"negative_prompt": "negative_prompt", "cfg": "guidance", "aspect_ratio": "width"}
+V2_FIELDS = {"negative_prompt": "negative_prompt", "cfg": "guidance", "aspect_ratio": "width", "style": "style_preset"}
 
 # Width x height per aspect ratio, for models that take pixel sizes (SD 1.x takes the ratio itself).
 SIZES_XL = {"square": (1024, 1024), "portrait": (832, 1216), "landscape": (1216, 832)}
@@ -125,7 +125,7 @@ def _v2(
     """A v2 model: it takes what its job type's documented `fields` carry and ignores the rest. `img2img`: its
     image-to-image job type and that type's fields ("type field ..."), where one is known."""
     sent = frozenset(fields.split())
-    ignores = frozenset(p for p in (*TUNING, "aspect_ratio") if V2_FIELDS.get(p) not in sent)
+    ignores = frozenset(p for p in (*TUNING, "aspect_ratio", "style") if V2_FIELDS.get(p) not in sent)
     img2img_type, *img2img_fields = img2img.split() or [""]
     return Model(name, "flux" if "flux" in job_type else "sd", job_type, aliases, ignores=ignores, fields=sent,
                  evidence=evidence, img2img_type=img2img_type or None, img2img_fields=frozenset(img2img_fields),
@@ -135,7 +135,7 @@ def _v2(
 V2_MODELS = {
     m.name: m
     for m in (
-        _v2("flux-fast", "inference.flux-fast.schnell.txt2img.v2", ("flux",), "prompt seed steps width",
+        _v2("flux-fast", "inference.flux-fast.schnell.txt2img.v2", ("flux",), "prompt seed steps width style_preset",
             "Prodia's docs and official client", max_steps=4, default_steps=4),
         _v2("flux-schnell", "inference.flux.schnell.txt2img.v1", ("schnell",), "prompt seed steps width",
             "Prodia's official client", max_steps=4, default_steps=4),
@@ -145,7 +145,8 @@ V2_MODELS = {
         # img2img types too (third-party code names `inference.sdxl.img2img.v1` and `inference.sd15.img2img.v1`
         # "with strength control"); the FLUX.1 models above have no documented img2img type (Prodia documents
         # one for FLUX.2 pro and flex only, prodia-api.md 3a), so they cannot vary.
-        _v2("sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",), "prompt seed steps negative_prompt", "third-party code",
+        _v2("sdxl", "inference.sdxl.txt2img.v1", ("sd-xl",), "prompt seed steps negative_prompt style_preset",
+            "third-party code",
             "inference.sdxl.img2img.v1 prompt seed steps negative_prompt strength"),
         _v2("sd15", "inference.sd15.txt2img.v1", ("sd1.5", "stable-diffusion"), "prompt seed steps negative_prompt",
             "third-party code", "inference.sd15.img2img.v1 prompt seed steps negative_prompt strength"),
@@ -230,6 +231,7 @@ class Catalog:
                 ("cfg", request.cfg != DEFAULT_CFG),
                 ("sampler", request.sampler != DEFAULT_SAMPLER),
                 ("aspect_ratio", request.aspect_ratio != "square"),
+                ("style", request.style is not None),
             )
             if changed and name in model.ignores
         )
@@ -258,7 +260,11 @@ class Catalog:
         if not job.model.can_vary:
             raise InvalidInput(f"{job.model.name} has no image-to-image job type", problem="cannot_vary",
                                model=job.model.name)  # fmt: skip
-        return replace(job, kind="transform", input_image=image, strength=float(strength))
+        ignored = job.ignored
+        style_sent = job.model.job_type is not None and "style_preset" in job.model.img2img_fields
+        if job.request.style and not style_sent and "style" not in ignored:  # v1 documents it for generate only
+            ignored = (*ignored, "style")
+        return replace(job, kind="transform", input_image=image, strength=float(strength), ignored=ignored)
 
     def prepare_upscale(self, request: GenerationRequest, image: bytes) -> PreparedJob:
         """`image` upscaled `UPSCALE_FACTOR` times; `request` is what made it (kept for the result's details)."""

@@ -118,6 +118,15 @@ def _number(env: _Environment, name: str, default: float, *, low: float, high: f
     return value
 
 
+def _choice(env: _Environment, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed` as `name` holds it (any case); `default` when unset or wrong (noted in `env`)."""
+    raw = (_text(env, name) or default).lower()
+    if raw not in allowed:
+        env.problem(name, f"must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {raw!r}")
+        return default
+    return raw
+
+
 def _flag(env: _Environment, name: str, default: bool) -> bool:
     raw = (_text(env, name) or str(default)).lower()
     if raw not in {"true", "false", "1", "0", "yes", "no"}:
@@ -185,6 +194,7 @@ class Settings:
     user_cooldown: float = 5.0  # seconds between two jobs of one user
     dm_daily_cap: int = 20  # images one user may make in DMs per UTC day (no server limits them there); 0: no cap
     user_daily_cap: int = 0  # images one user may make per UTC day, servers and DMs together; 0: no cap
+    nsfw_threshold: str = "medium"  # the classifier label (neutral|low|medium|high) from which a result is flagged
     progress_interval: float = 2.0  # least seconds between two edits of one progress message
     # Seconds a job is leased to the process running it (renewed every third of it); a process that dies leaves
     # its jobs to the others once its leases lapse.
@@ -302,6 +312,7 @@ class Settings:
             user_cooldown=_number(env, "USER_COOLDOWN", cls.user_cooldown, low=0, high=3600, integer=False),
             dm_daily_cap=int(_number(env, "DM_DAILY_CAP", cls.dm_daily_cap, low=0, high=1_000_000, integer=True)),
             user_daily_cap=int(_number(env, "USER_DAILY_CAP", cls.user_daily_cap, low=0, high=1_000_000, integer=True)),
+            nsfw_threshold=_choice(env, "NSFW_THRESHOLD", cls.nsfw_threshold, ("low", "medium", "high")),
             progress_interval=_number(env, "PROGRESS_INTERVAL", cls.progress_interval, low=0, high=60, integer=False),
             job_lease_seconds=_number(
                 env, "JOB_LEASE_SECONDS", cls.job_lease_seconds, low=1, high=86400, integer=False

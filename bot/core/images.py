@@ -93,3 +93,30 @@ def upscale_fits(data: bytes, factor: int, limit: int) -> bool:
     out = io.BytesIO()
     frame.save(out, "JPEG", quality=50, optimize=True)
     return out.tell() <= limit
+
+
+# An image a user uploads to start from (/imagine image:): what is taken, and what Prodia is sent.
+INPUT_MAX_BYTES = 10 * 2**20  # Discord's upload limit without boosts: more is refused before it is read
+INPUT_MAX_PIXELS = 40_000_000  # larger (a 100-megapixel photo) is refused: decoding it would take ~120 MB
+INPUT_MAX_SIDE = 1024  # its longest side at most this when sent (what the SD and SDXL models work at)
+INPUT_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+def prepare_input(data: bytes) -> bytes:
+    """An uploaded image as Prodia is sent it: a PNG whose longest side is at most INPUT_MAX_SIDE. BadResponse (its
+    detail says why) unless `data` is one whole PNG, JPEG or WebP of at most INPUT_MAX_PIXELS."""
+    try:
+        with Image.open(io.BytesIO(data), formats=OPENABLE) as source:
+            if source.width * source.height > INPUT_MAX_PIXELS:
+                raise BadResponse(f"{source.width}x{source.height} pixels, over {INPUT_MAX_PIXELS // 1_000_000} MP")
+            image = source.convert("RGB")  # decodes every pixel: a truncated file fails here
+    except BadResponse:
+        raise
+    except Image.UnidentifiedImageError:
+        raise BadResponse("not a PNG, JPEG or WebP image") from None
+    except Exception as exc:  # Pillow raises many kinds
+        raise BadResponse(f"not a readable image ({type(exc).__name__})") from None
+    image.thumbnail((INPUT_MAX_SIDE, INPUT_MAX_SIDE), Image.Resampling.LANCZOS)  # never enlarges
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()

@@ -43,6 +43,16 @@ EN: dict[str, str] = {
     "input.choice": "{name} must be one of: {allowed}.",
     "input.unknown_model": "There is no model called “{name}”. Pick one from the list.",
     "input.cannot_vary": "Images made with “{model}” cannot be varied: the image service offers no way to.",
+    "input.message_without_text": "This message has no text to make an image from.",
+    "input.image_too_large": "The image is too large: at most {limit} MB.",
+    "input.image_type": "The image must be a PNG, JPEG or WebP file.",
+    "input.image_unreadable": "Your image could not be read from Discord in time. Try again, or with a smaller one.",
+    "input.bad_upload": "That image can't be used ({reason}).",
+    "input.cannot_start_from_image": (
+        "“{model}” cannot start from an image: the image service offers no way to. Pick another model (/models)."
+    ),
+    "cmd.imagine.image": "An image to start from (PNG, JPEG or WebP, at most 10 MB)",
+    "cmd.imagine.strength": "How much of that image is redone, 0-1 (default 0.5)",
     # Limits.
     "error.missing_permissions": (
         "I could not post the image here: I need the Embed Links and Attach Files permissions in this channel."
@@ -84,6 +94,7 @@ EN: dict[str, str] = {
     "field.seed": "Seed",
     "field.aspect_ratio": "Aspect ratio",
     "field.negative_prompt": "Negative prompt",
+    "field.style": "Style",
     "aspect.square": "Square",
     "aspect.portrait": "Portrait",
     "aspect.landscape": "Landscape",
@@ -114,6 +125,7 @@ EN: dict[str, str] = {
     "vary.started": "🎨 Making a variation for {user}…",
     "upscale.started": "⬆️ Upscaling for {user}…",
     "note.variation": "A variation of the image it replies to (strength {strength}).",
+    "note.from_upload": "Made from the uploaded image (top right), strength {strength}.",
     "note.upscaled": "Upscaled {factor}×.",
     "input.bad_image": "The result's image is not one the image service can take ({reason}), so nothing was sent.",
     "input.upscale_too_large": (
@@ -131,9 +143,10 @@ EN: dict[str, str] = {
     # /settings.
     "settings.saved": "Saved. The defaults for this server are now:",
     "settings.reset": (
-        "This server's defaults (model, sampler, steps, CFG, negative prompt, aspect ratio) and its language are "
-        "back to the built-in ones. Moderation is kept: who may reroll, blocked words and images per day; "
-        "to clear it too: `/settings set reroll:requester blocked_words:- daily_cap:0`."
+        "This server's defaults (model, sampler, steps, CFG, negative prompt, aspect ratio, style) and its language "
+        "are back to the built-in ones. Moderation is kept: who may reroll, blocked words, images per day and the "
+        "content policy; to clear it too: "
+        "`/settings set reroll:requester blocked_words:- daily_cap:0 nsfw:block nsfw_age_restricted:allow`."
     ),
     "settings.show": "Defaults for this server:",
     "settings.builtin": "built-in: {value}",
@@ -148,6 +161,35 @@ EN: dict[str, str] = {
     ),
     "settings.none": "none",
     "settings.unlimited": "no limit",
+    "settings.field.nsfw": "Possibly sexual results, ordinary channels",
+    "settings.field.nsfw_age_restricted": "Possibly sexual results, age-restricted channels",
+    "settings.nsfw.block": "withheld",
+    "settings.nsfw.spoiler": "shown as spoilers",
+    "settings.nsfw.allow": "shown",
+    "cmd.settings.set.nsfw": "Possibly sexual results in ordinary channels and DMs: withheld or spoilered",
+    "cmd.settings.set.nsfw_age_restricted": (
+        "Possibly sexual results in age-restricted channels: show, withhold, spoiler"
+    ),
+    "choice.nsfw.block": "Withhold",
+    "choice.style.none": "None (clear the default)",
+    "cmd.imagine.style": "A style preset (for the models that take one)",
+    "cmd.settings.set.style": "Default style preset (none: clear)",
+    "choice.nsfw.spoiler": "Spoiler",
+    "choice.nsfw.allow": "Show",
+    "limit.explicit": (
+        "“{word}” is not allowed in prompts in this channel: possibly sexual images are kept to age-restricted "
+        "channels."
+    ),
+    "content.withheld": (
+        "The image was withheld: the content check rated it possibly sexual, which this server does not show in this "
+        "channel."
+    ),
+    "content.unchecked": (
+        "The image was withheld: the content check could not run, and this channel shows only checked images. Try "
+        "again in a minute."
+    ),
+    "content.spoilered": "Shown as a spoiler: the content check rated it possibly sexual.",
+    "content.spoilered_unchecked": "Shown as a spoiler: the content check could not run.",
     "models.title": "Models ({count})",
     "models.default": "(default)",
     "models.takes": "takes: {names} (steps up to {steps})",
@@ -159,6 +201,52 @@ EN: dict[str, str] = {
     # Slash command descriptions and choice names, sent to Discord at sync by `bot.i18n.CatalogueTranslator`.
     # Discord allows at most 100 characters each. {low} and {high} are filled from `bot.i18n.COMMAND_PARAMS`.
     "cmd.imagine": "Turn a prompt into an image",
+    "cmd.imagine_this": "Imagine this",
+    "cmd.help": "What this bot can do, and this server's limits for you",
+    "cmd.preferences": "Your own image defaults, everywhere",
+    "cmd.preferences.set": "Set your own defaults (they apply above the channel's and the server's)",
+    "cmd.preferences.show": "Show your own defaults",
+    "cmd.preferences.reset": "Forget your own defaults",
+    "cmd.preferences.set.model": "Your default model",
+    "cmd.preferences.set.sampler": "Your default sampler",
+    "cmd.preferences.set.steps": "Your default number of steps (1-25)",
+    "cmd.preferences.set.cfg": "Your default CFG scale (0-20)",
+    "cmd.preferences.set.negative_prompt": "Your default negative prompt (blank: none)",
+    "cmd.preferences.set.aspect_ratio": "Your default aspect ratio",
+    "cmd.preferences.set.style": "Your default style preset (none: clear)",
+    "preferences.saved": "Saved. Your own defaults (what you type still comes first):",
+    "preferences.show": "Your own defaults (what you type comes first; then these, the channel's, the server's):",
+    "preferences.reset": "Your own defaults are forgotten: the channel's and the server's apply again.",
+    "defaults.not_set": "not set",
+    "cmd.settings.set.channel": "Set these image defaults for one channel instead of the whole server",
+    "cmd.settings.show.channel": "Show one channel's image defaults instead",
+    "cmd.settings.reset.channel": "Forget one channel's image defaults instead",
+    "settings.channel_saved": "Saved. The image defaults of {channel} (above the server's, below each user's own):",
+    "settings.channel_show": "The image defaults of {channel} (above the server's, below each user's own):",
+    "settings.channel_reset": "The image defaults of {channel} are forgotten: the server's apply there again.",
+    "input.channel_defaults_only": (
+        "A channel takes only image defaults (model, sampler, steps, CFG, negative prompt, aspect ratio, style); "
+        "the other settings are the server's."
+    ),
+    "help.title": "Imagine: what you can do",
+    "help.commands": (
+        "`/imagine prompt` makes an image. Options: `negative_prompt`, `model`, `steps`, `cfg`, `seed`, `sampler`, "
+        "`aspect_ratio`, and `image` (a picture to start from) with `strength`.\n"
+        "**Imagine this**, in a message's *Apps* menu, makes one from the message's text.\n"
+        "`/models` lists the models; `/settings` (Manage Server) sets this server's defaults and moderation."
+    ),
+    "help.limits": "Your limits here",
+    "help.per_user": "{jobs} {jobs:image|images} at a time, and {cooldown} s between two requests.",
+    "help.cap.guild": "This server: {limit} {limit:image|images} a day, {left} left today (UTC).",
+    "help.cap.dm": "In direct messages: {limit} {limit:image|images} a day, {left} left today (UTC).",
+    "help.cap.user": "You, everywhere: {limit} {limit:image|images} a day, {left} left today (UTC).",
+    "help.no_cap": "No daily cap here.",
+    "help.limits_unknown": "Today's counts can't be read right now.",
+    "help.results": "On a result",
+    "help.actions": (
+        "🔄 reroll (or react 🔄) · ✏️ edit the prompt · 🎨 vary · ⬆️ upscale 2× · 🗑️ delete. ✖️ under the progress "
+        "cancels. Who may reroll, edit, vary and upscale here: {who}; delete: the requester or a moderator."
+    ),
     "cmd.imagine.prompt": "What the image should show",
     "cmd.imagine.negative_prompt": "What the image should not show",
     "cmd.imagine.model": "The model to draw with (default: the server's, else the bot's)",
@@ -225,6 +313,19 @@ RU: dict[str, str] = {
     "input.choice": "Параметр {name} должен быть одним из: {allowed}.",
     "input.unknown_model": "Модели «{name}» нет. Выберите модель из списка.",
     "input.cannot_vary": "Изображения модели «{model}» нельзя варьировать: сервис изображений этого не умеет.",
+    "input.message_without_text": "В этом сообщении нет текста, по которому можно создать изображение.",
+    "input.image_too_large": "Изображение слишком большое: максимум {limit} МБ.",
+    "input.image_type": "Изображение должно быть файлом PNG, JPEG или WebP.",
+    "input.image_unreadable": (
+        "Не удалось вовремя прочитать ваше изображение из Discord. Попробуйте ещё раз или меньшее."
+    ),
+    "input.bad_upload": "Это изображение не подходит ({reason}).",
+    "input.cannot_start_from_image": (
+        "Модель «{model}» не умеет начинать с изображения: сервис этого не предлагает. "
+        "Выберите другую модель (/models)."
+    ),
+    "cmd.imagine.image": "Изображение, с которого начать (PNG, JPEG или WebP, до 10 МБ)",
+    "cmd.imagine.strength": "Какую часть изображения переделать, 0-1 (по умолчанию 0.5)",
     # Ограничения.
     "error.missing_permissions": (
         "Не удалось опубликовать изображение: в этом канале боту нужны права «Встраивать ссылки» и «Прикреплять файлы»."
@@ -270,6 +371,7 @@ RU: dict[str, str] = {
     "field.seed": "Seed",
     "field.aspect_ratio": "Соотношение сторон",
     "field.negative_prompt": "Негативный промпт",
+    "field.style": "Стиль",
     "aspect.square": "Квадратное",
     "aspect.portrait": "Вертикальное",
     "aspect.landscape": "Горизонтальное",
@@ -299,6 +401,7 @@ RU: dict[str, str] = {
     "vary.started": "🎨 Делаю вариацию для {user}…",
     "upscale.started": "⬆️ Увеличиваю для {user}…",
     "note.variation": "Вариация изображения, на которое это ответ (сила {strength}).",
+    "note.from_upload": "Сделано из загруженного изображения (справа вверху), сила {strength}.",
     "note.upscaled": "Увеличено в {factor}×.",
     "input.bad_image": (
         "Изображение результата не подходит сервису изображений ({reason}), поэтому запрос не отправлен."
@@ -318,9 +421,10 @@ RU: dict[str, str] = {
     # /settings.
     "settings.saved": "Сохранено. Теперь на этом сервере по умолчанию действуют такие настройки:",
     "settings.reset": (
-        "Настройки сервера по умолчанию (модель, сэмплер, шаги, CFG, негативный промпт, соотношение сторон) и язык "
-        "возвращены к встроенным. Настройки модерации сохранены: кто может генерировать заново, запрещённые слова "
-        "и лимит изображений в день; чтобы сбросить и их: `/settings set reroll:requester blocked_words:- daily_cap:0`."
+        "Настройки сервера по умолчанию (модель, сэмплер, шаги, CFG, негативный промпт, соотношение сторон, стиль) "
+        "и язык возвращены к встроенным. Настройки модерации сохранены: кто может генерировать заново, запрещённые "
+        "слова, лимит изображений в день и политика откровенного контента; чтобы сбросить и их: "
+        "`/settings set reroll:requester blocked_words:- daily_cap:0 nsfw:block nsfw_age_restricted:allow`."
     ),
     "settings.show": "Настройки по умолчанию на этом сервере:",
     "settings.builtin": "встроенное: {value}",
@@ -335,6 +439,31 @@ RU: dict[str, str] = {
     ),
     "settings.none": "нет",
     "settings.unlimited": "без ограничения",
+    "settings.field.nsfw": "Откровенные результаты, обычные каналы",
+    "settings.field.nsfw_age_restricted": "Откровенные результаты, каналы 18+",
+    "settings.nsfw.block": "скрываются",
+    "settings.nsfw.spoiler": "под спойлером",
+    "settings.nsfw.allow": "показываются",
+    "cmd.settings.set.nsfw": "Откровенные результаты в обычных каналах и ЛС: скрывать или под спойлер",
+    "cmd.settings.set.nsfw_age_restricted": "Откровенные результаты в каналах 18+: показывать, скрывать, под спойлер",
+    "choice.nsfw.block": "Скрывать",
+    "choice.style.none": "Нет (сбросить)",
+    "cmd.imagine.style": "Стиль (для моделей, которые его принимают)",
+    "cmd.settings.set.style": "Стиль по умолчанию (нет: сбросить)",
+    "choice.nsfw.spoiler": "Под спойлер",
+    "choice.nsfw.allow": "Показывать",
+    "limit.explicit": (
+        "«{word}» нельзя использовать в описаниях в этом канале: откровенные изображения — только в каналах 18+."
+    ),
+    "content.withheld": (
+        "Изображение скрыто: проверка сочла его возможно откровенным, а этот сервер не показывает такое в этом канале."
+    ),
+    "content.unchecked": (
+        "Изображение скрыто: проверку не удалось выполнить, а этот канал показывает только проверенные изображения. "
+        "Попробуйте через минуту."
+    ),
+    "content.spoilered": "Показано под спойлером: проверка сочла изображение возможно откровенным.",
+    "content.spoilered_unchecked": "Показано под спойлером: проверку не удалось выполнить.",
     "models.title": "Модели ({count})",
     "models.default": "(по умолчанию)",
     "models.takes": "принимает: {names} (шагов не больше {steps})",
@@ -345,6 +474,55 @@ RU: dict[str, str] = {
     "settings.guild_only": "Настройки сервера можно менять только на сервере.",
     # Описания команд и названия вариантов (не больше 100 символов каждое).
     "cmd.imagine": "Превратить описание в изображение",
+    "cmd.imagine_this": "Нарисовать это",
+    "cmd.help": "Что умеет бот и какие у вас лимиты на этом сервере",
+    "cmd.preferences": "Ваши собственные настройки изображений, везде",
+    "cmd.preferences.set": "Задать свои настройки (важнее настроек канала и сервера)",
+    "cmd.preferences.show": "Показать свои настройки",
+    "cmd.preferences.reset": "Забыть свои настройки",
+    "cmd.preferences.set.model": "Ваша модель по умолчанию",
+    "cmd.preferences.set.sampler": "Ваш сэмплер по умолчанию",
+    "cmd.preferences.set.steps": "Ваше число шагов по умолчанию (1–25)",
+    "cmd.preferences.set.cfg": "Ваш CFG по умолчанию (0–20)",
+    "cmd.preferences.set.negative_prompt": "Ваш негативный промпт по умолчанию (пусто: нет)",
+    "cmd.preferences.set.aspect_ratio": "Ваше соотношение сторон по умолчанию",
+    "cmd.preferences.set.style": "Ваш стиль по умолчанию (нет: сбросить)",
+    "preferences.saved": "Сохранено. Ваши настройки (то, что вы вводите, всё равно важнее):",
+    "preferences.show": "Ваши настройки (важнее введённое вами; затем эти, канала, сервера):",
+    "preferences.reset": "Ваши настройки забыты: снова действуют настройки канала и сервера.",
+    "defaults.not_set": "не задано",
+    "cmd.settings.set.channel": "Задать эти настройки изображений для одного канала, а не для сервера",
+    "cmd.settings.show.channel": "Показать настройки изображений одного канала",
+    "cmd.settings.reset.channel": "Забыть настройки изображений одного канала",
+    "settings.channel_saved": "Сохранено. Настройки изображений {channel} (важнее серверных, слабее личных):",
+    "settings.channel_show": "Настройки изображений {channel} (важнее серверных, слабее личных):",
+    "settings.channel_reset": "Настройки изображений {channel} забыты: там снова действуют серверные.",
+    "input.channel_defaults_only": (
+        "У канала бывают только настройки изображений (модель, сэмплер, шаги, CFG, негативный промпт, соотношение "
+        "сторон, стиль); остальные настройки — серверные."
+    ),
+    "help.title": "Imagine: что можно сделать",
+    "help.commands": (
+        "`/imagine prompt` создаёт изображение. Параметры: `negative_prompt`, `model`, `steps`, `cfg`, `seed`, "
+        "`sampler`, `aspect_ratio`, а также `image` (картинка, с которой начать) и `strength`.\n"
+        "**Нарисовать это** в меню *Приложения* сообщения создаёт изображение по его тексту.\n"
+        "`/models` показывает модели; `/settings` (право «Управлять сервером») задаёт настройки и модерацию сервера."
+    ),
+    "help.limits": "Ваши лимиты здесь",
+    "help.per_user": (
+        "{jobs} {jobs:изображение|изображения|изображений} одновременно и {cooldown} с между двумя запросами."
+    ),
+    "help.cap.guild": "Этот сервер: {limit} в день, осталось сегодня {left} (UTC).",
+    "help.cap.dm": "В личных сообщениях: {limit} в день, осталось сегодня {left} (UTC).",
+    "help.cap.user": "Вы, везде: {limit} в день, осталось сегодня {left} (UTC).",
+    "help.no_cap": "Дневного лимита здесь нет.",
+    "help.limits_unknown": "Сейчас не удаётся узнать сегодняшние счётчики.",
+    "help.results": "Под результатом",
+    "help.actions": (
+        "🔄 заново (или реакция 🔄) · ✏️ изменить описание · 🎨 вариация · ⬆️ увеличить в 2× · 🗑️ удалить. "
+        "✖️ под прогрессом отменяет. Кто может генерировать заново, изменять, варьировать и увеличивать: {who}; "
+        "удалять: автор или модератор."
+    ),
     "cmd.imagine.prompt": "Что должно быть на изображении",
     "cmd.imagine.negative_prompt": "Чего не должно быть на изображении",
     "cmd.imagine.model": "Модель для рисования (по умолчанию: модель сервера, иначе модель бота)",

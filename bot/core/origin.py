@@ -42,6 +42,9 @@ class Origin:
     locale: str | None
     started_at: float  # unix seconds: when the user asked (progress shows the time since)
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
+    input_url: str | None = None  # /imagine image: where Discord keeps the upload the job starts from
+    # What may be posted there (`bot.core.content`): "allow", "block" or "spoiler"; unknown: the safest.
+    content_policy: str = "block"
     user_name: str = ""  # shown in the result's footer
     # The interaction whose reply shows the job, while its token lives (15 minutes); a secret.
     interaction_token: str | None = None

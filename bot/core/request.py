@@ -22,6 +22,13 @@ NEGATIVE_PROMPT_MAX = 1000
 MODEL_NAME_MAX = 100  # a model name as typed: Discord's longest choice value (autocomplete offers no longer one)
 
 
+# Prodia's style presets (`style_preset`), as documented for v1's generate endpoints and v2's flux-fast schnell.
+STYLES = (
+    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art",
+    "isometric", "line-art", "low-poly", "neon-punk", "origami", "photographic", "pixel-art", "texture", "craft-clay",
+)  # fmt: skip
+
+
 def random_seed() -> int:
     return random.randint(*SEED_RANGE)
 
@@ -38,6 +45,7 @@ class GenerationRequest:
     seed: int | None = None
     sampler: str = DEFAULT_SAMPLER
     aspect_ratio: str = "square"
+    style: str | None = None  # one of STYLES (Prodia's style presets), where the model takes one
 
     def __post_init__(self) -> None:
         prompt = " ".join(self.prompt.split()) if isinstance(self.prompt, str) else ""
@@ -64,6 +72,10 @@ class GenerationRequest:
                 name="aspect_ratio",
                 allowed=", ".join(ASPECT_RATIOS),
             )
+
+        if self.style is not None and self.style not in STYLES:
+            allowed = ", ".join(STYLES)
+            raise InvalidInput(f"unknown style {self.style!r}", problem="choice", name="style", allowed=allowed)
 
     def with_seed(self, seed: int | None = None) -> GenerationRequest:
         """This request with its seed fixed: `seed`, else the one it has, else a random one."""

@@ -3,7 +3,8 @@
 ``POST /faults`` adds a :class:`Fault` (its fields as JSON; 400 if bad), ``DELETE /faults`` clears them,
 ``GET /jobs`` lists the jobs with status and timings, ``POST /finish`` ends every running job now (the
 benchmark's barrier; a JSON body ``{"spread": s, "seed": n}`` spreads the ends over the next s seconds) and
-``POST /reset`` forgets jobs, recorded requests and faults. These requests are neither recorded nor faulted.
+``POST /reset`` forgets jobs, recorded requests, streamed byte counts and faults. These requests are neither
+recorded nor faulted.
 
 It is for programs on this machine only. Requests whose ``Host`` is not a loopback name with the server's own
 port (``127.0.0.1:PORT``, ``localhost:PORT``, ``[::1]:PORT``) are refused with 403: a web page whose domain an
@@ -104,5 +105,6 @@ class ControlApi:
     async def _reset(self, request: web.Request) -> web.Response:
         self.server.jobs.clear()
         self.server.requests.clear()
+        self.server.streamed.clear()
         self.server.clear_faults()
         return web.Response(status=204)

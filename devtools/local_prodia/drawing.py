@@ -18,12 +18,12 @@ import io
 import json
 import random
 import textwrap
+import zlib
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NOT_IMAGE = b"<html>not an image</html>"
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")  # what an input image may be (what Prodia makes)
 MAX_INPUT_PIXELS = 4096 * 4096  # our pick: a larger input is refused, so a request cannot exhaust the server
@@ -136,6 +136,20 @@ def write_caption(image: Image.Image, text: str) -> None:
         canvas.text((8, top + 4 + row * (size + 4)), line, fill=(255, 255, 255), font=font)
 
 
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, then its CRC
+PADDING_CHUNK = b"paDd"  # a private ancillary chunk: decoders skip it (as they skip metadata they do not know)
+
+
 def huge_png(size: int) -> bytes:
-    """A PNG signature padded to `size` bytes: large, and not a decodable image."""
-    return PNG_SIGNATURE + bytes(max(0, size - len(PNG_SIGNATURE)))
+    """A whole, decodable PNG of `size` bytes (or of the least its picture takes): a small placeholder picture
+    padded with a chunk every decoder skips. Nothing is wrong with it but its size, so only a cap on the bytes
+    read stops it."""
+    picture = _small_picture()
+    padding = bytes(max(0, size - len(picture) - 12))  # a chunk adds its length, type and CRC: 12 bytes
+    chunk = len(padding).to_bytes(4, "big") + PADDING_CHUNK + padding
+    return picture.removesuffix(PNG_END) + chunk + zlib.crc32(chunk[4:]).to_bytes(4, "big") + PNG_END
+
+
+@functools.cache
+def _small_picture() -> bytes:
+    return draw({"prompt": "huge", "seed": 0}, 64, 64, "png")

@@ -105,36 +105,46 @@ async def request_fault_answer(fault: Fault, request: web.Request, handler: Call
     return web.json_response({"message": message}, status=fault.status, headers=headers)
 
 
-async def image_fault_answer(fault: Fault) -> web.StreamResponse:
-    """What an image download gets instead of the image."""
+async def image_fault_answer(fault: Fault, on_streamed: Callable[[int], None] | None = None) -> web.StreamResponse:
+    """What an image download gets instead of the image; `on_streamed` hears how many bytes of an ``image_huge``
+    answer were written before it ended (all of them, or fewer when the client hung up)."""
     if fault.kind == "image_404":
         return web.json_response({"message": "Not Found"}, status=404)
     if fault.kind == "redirect":
         return web.Response(status=302, headers={"Location": fault.location})
     if fault.kind == "image_huge":
-        return StreamedHuge(fault.size)
+        return StreamedHuge(fault.size, on_streamed)
     return web.Response(body=faulty_image(fault), content_type="image/png")
 
 
 def faulty_image(fault: Fault) -> bytes:
-    """The bytes served as the image under an ``image_huge`` or ``not_image`` fault."""
+    """The bytes served as the image under an ``image_huge`` (a whole PNG of `size` bytes) or ``not_image``
+    fault."""
     return huge_png(fault.size) if fault.kind == "image_huge" else NOT_IMAGE
 
 
 class StreamedHuge(web.StreamResponse):
-    """`size` bytes streamed chunked, without Content-Length, so only a streaming cap catches them."""
+    """A PNG of `size` bytes streamed chunked, without Content-Length, so only a streaming cap catches it.
+    `on_streamed` hears the bytes written before the answer ended: a client that stops reading and hangs up
+    leaves the rest unsent."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, on_streamed: Callable[[int], None] | None = None) -> None:
         super().__init__(headers={"Content-Type": "image/png"})
         self.enable_chunked_encoding()
         self._data = huge_png(size)
+        self._on_streamed = on_streamed
 
     async def prepare(self, request: web.BaseRequest) -> Any:
         writer = await super().prepare(request)
-        chunk = 64 * 1024
-        for start in range(0, len(self._data), chunk):
-            await self.write(self._data[start : start + chunk])
-        await self.write_eof()
+        chunk, written = 64 * 1024, 0
+        try:
+            for start in range(0, len(self._data), chunk):
+                await self.write(self._data[start : start + chunk])
+                written += len(self._data[start : start + chunk])
+            await self.write_eof()
+        finally:
+            if self._on_streamed is not None:
+                self._on_streamed(written)
         return writer
 
 

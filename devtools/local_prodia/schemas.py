@@ -159,6 +159,9 @@ JOB_TYPES: dict[str, JobType] = {
         JobType("inference.sd15.txt2img.v1", "3P", {**_SD_3P, **_sizes(256, 1024, 512)}),
         JobType("inference.sdxl.img2img.v1", "3P", _SD_IMG2IMG_3P, kind="img2img"),
         JobType("inference.sd15.img2img.v1", "3P", _SD_IMG2IMG_3P, kind="img2img"),
+        # DOC: an NSFW classifier labelling its input neutral/low/medium/high. Its config fields and the format of
+        # its output are not documented: no fields here; the output is JSON {"label": ...} (our pick).
+        JobType("inference.vit.img2label.v1", "DOC", {}, required=(), kind="classify"),
         JobType(
             "inference.upscale.v1",
             "3P",

@@ -6,8 +6,10 @@ API in `control`, faults and their answers in `faults`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
@@ -111,12 +113,17 @@ class LocalProdia:
             raise ValueError(f"image_format must be png, jpeg or mix, got {image_format!r}")
         self.image_format = image_format  # v1 results; "mix": PNG and JPEG in turn, in job order
         self.image_grain = image_grain  # see drawing.draw
+        # What the NSFW classifier job answers for each image this server made (by its SHA-256): a prompt holding
+        # "label-low", "label-medium" or "label-high" makes its images so (their variations and upscales too);
+        # any other image is "neutral". A deterministic stand-in for Prodia's classifier, so tests can steer it.
+        self.labels: dict[str, str] = {}
         self.image_base_url = image_base_url
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, Job] = {}
         self.faults = Faults()  # a list: tests read and compare it
+        self.streamed: list[int] = []  # bytes of each ``image_huge`` answer written before it ended, in order
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -174,10 +181,30 @@ class LocalProdia:
         """A finished job's image: the placeholder, or derived from the input image of a transform or upscale."""
         kind = job.extra.get("kind")
         if kind == "upscale":
-            return upscale(job.extra["source"], job.extra["factor"], fmt)
-        if kind == "transform":
-            return vary(job.extra["source"], job.params, job.extra["strength"], fmt, self.image_grain)
-        return self.draw(job.params, job.width, job.height, fmt)
+            image = upscale(job.extra["source"], job.extra["factor"], fmt)
+        elif kind == "transform":
+            image = vary(job.extra["source"], job.params, job.extra["strength"], fmt, self.image_grain)
+        else:
+            image = self.draw(job.params, job.width, job.height, fmt)
+        source = job.extra.get("source")
+        marked = re.search(r"\blabel-(low|medium|high)\b", str(job.params.get("prompt", "")))
+        label = marked[1] if marked else self.label_of(source) if source else "neutral"
+        if label != "neutral":
+            self.labels[hashlib.sha256(image).hexdigest()] = label
+        return image
+
+    def image_posts(self) -> list[RecordedRequest]:
+        """The POSTs that asked for an image: every POST but the NSFW classifier's jobs."""
+        return [r for r in self.requests if r.method == "POST" and b'"inference.vit.img2label.' not in r.body]
+
+    @property
+    def image_jobs(self) -> dict[str, Job]:
+        """The jobs that made an image: every job but the NSFW classifier's (which only labels one)."""
+        return {job_id: job for job_id, job in self.jobs.items() if job.extra.get("kind") != "classify"}
+
+    def label_of(self, image: bytes) -> str:
+        """The classifier's label for `image` (see `labels`)."""
+        return self.labels.get(hashlib.sha256(image).hexdigest(), "neutral")
 
     def new_job(
         self, request: web.Request, api: str, params: dict, width: int, height: int, action: dict | None = None
@@ -186,6 +213,8 @@ class LocalProdia:
         input makes, not scaled by `image_scale`."""
         fault = self.take_fault(request.path, JOB_FAULTS)
         duration = self.job_duration(params) if callable(self.job_duration) else self.job_duration
+        if action and action.get("kind") == "classify" and not callable(self.job_duration):
+            duration = 0.0  # labelling an image is quick next to making one; a callable job_duration decides itself
         fmt = self.image_format
         if fmt == "mix":
             fmt = "jpeg" if len(self.jobs) % 2 else "png"
@@ -236,7 +265,7 @@ class LocalProdia:
     def image_fault(self, path: str, kinds: Collection[str] = IMAGE_FAULTS) -> Awaitable[web.StreamResponse] | None:
         """The answer an image download gets instead of the image, if a fault says so."""
         fault = self.take_fault(path, kinds)
-        return None if fault is None else image_fault_answer(fault)
+        return None if fault is None else image_fault_answer(fault, self.streamed.append)
 
     @staticmethod
     def faulty_image(fault: Fault) -> bytes:

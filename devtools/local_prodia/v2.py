@@ -126,6 +126,10 @@ class V2Api:
         """The output bytes and their content type (image faults apply here)."""
         fmt = "png" if "image/png" in accept else "webp" if "image/webp" in accept else "jpeg"
         content_type = IMAGE_TYPES[fmt]
+        if job.extra.get("kind") == "classify":  # its output is a label, not an image
+            label = self.server.label_of(job.extra["source"])
+            job.image = json.dumps({"label": label}).encode()
+            return job.image, "application/json"
         fault = self.server.take_fault(job.extra.get("path", ""), self.server.IMAGE_FAULT_KINDS)
         if fault is not None and fault.kind in ("image_huge", "not_image"):
             image, content_type = self.server.faulty_image(fault), "image/png"
@@ -224,6 +228,8 @@ def _action(job_type: JobType, config: dict[str, Any], inputs: dict[str, bytes])
         width, height = input_size(inputs[name])
     except BadInput as exc:
         raise SchemaError(f"input {name!r}: {exc}") from None
+    if job_type.kind == "classify":
+        return {"kind": "classify", "source": inputs[name], "size": (width, height)}
     if job_type.kind == "upscale":
         factor = config["upscale"]
         return {"kind": "upscale", "source": inputs[name], "factor": factor, "size": (width * factor, height * factor)}

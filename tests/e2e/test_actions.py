@@ -26,7 +26,7 @@ def fields_of(embed) -> dict[str, str]:
 
 
 def submits(prodia) -> list:
-    return [r for r in prodia.requests if r.method == "POST"]
+    return prodia.image_posts()
 
 
 def sent(api: str, post) -> dict:
@@ -84,7 +84,7 @@ async def test_reroll_button_posts_a_new_seed_as_a_reply(world, prodia, api):
     assert reroll.embeds[0].title == "a red fox" and seed != "42"
     post = submits(prodia)[-1]
     assert sent(api, post)["prompt"] == "a red fox" and str(sent(api, post)["seed"]) == seed
-    assert await reroll.attachments[0].read() == prodia.jobs[list(prodia.jobs)[-1]].image
+    assert await reroll.attachments[0].read() == prodia.image_jobs[list(prodia.image_jobs)[-1]].image
     assert buttons(reroll)[0][0] == "imagine:reroll"  # a reroll's result has its own buttons
 
 
@@ -258,7 +258,7 @@ async def test_v1_vary_sends_the_result_to_transform_and_replies_with_a_variatio
     assert post.json["seed"] != 42
     (variation,) = [m for m in replies_to(world, original) if m.embeds]
     assert variation.embeds[0].description == "A variation of the image it replies to (strength 0.5)."
-    assert await variation.attachments[0].read() == prodia.jobs[list(prodia.jobs)[-1]].image
+    assert await variation.attachments[0].read() == prodia.image_jobs[list(prodia.image_jobs)[-1]].image
 
 
 @pytest.mark.parametrize("api", ["v1"])
@@ -434,11 +434,11 @@ class TestJobsInFlight:
         refused = await world.bob.click(progress, custom_id=f"imagine:cancel:{job_id}")
         assert refused.response.ephemeral and refused.response.content == NOT_ALLOWED
         await world.alice.click(progress, custom_id=f"imagine:cancel:{job_id}")
-        polls = sum(job.polls for job in prodia.jobs.values())
+        polls = sum(job.polls for job in prodia.image_jobs.values())
         await world.env.advance_time(5)  # many poll intervals
 
         shown = next(m for m in world.channel.history() if m.id == progress.id)
         assert shown.content.startswith(f"✖️ Cancelled by <@{world.alice.id}>. It had already been sent")
         assert not shown.components and not shown.attachments
-        assert sum(job.polls for job in prodia.jobs.values()) == polls  # no longer polled
+        assert sum(job.polls for job in prodia.image_jobs.values()) == polls  # no longer polled
         assert (await world.bot.pipeline.store.get_job(job_id)).state == "failed"

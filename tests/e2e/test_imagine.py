@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 
 import discord
 import pytest
 
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
-from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY
+from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
 
 def prodia_submits(prodia):
-    return [r for r in prodia.requests if r.method == "POST"]
+    return prodia.image_posts()
 
 
 def original_edits(env):
@@ -47,7 +49,7 @@ async def test_imagine_defers_shows_progress_and_posts_the_image(world, prodia, 
     assert embed.image.url == f"attachment://{attachment.filename}"
 
     (submit,) = prodia_submits(prodia)
-    job = next(iter(prodia.jobs.values()))
+    job = next(iter(prodia.image_jobs.values()))
     assert await attachment.read() == job.image
     if api == "v1":
         assert submit.json["sampler"] == "DDIM"
@@ -73,16 +75,48 @@ async def test_unknown_model_is_replaced_by_the_default_and_said(world, prodia, 
     assert fields_of(embed)["Model"] == default
 
 
+def messages_sent(env) -> list[dict]:
+    """Every message the bot sent or edited, by the channel or an interaction (its answer, its webhook)."""
+    bodies = []
+    for request in env.http_requests:
+        body = request.json
+        if request.method not in ("POST", "PATCH") or not isinstance(body, dict):
+            continue
+        if request.path.endswith("/callback"):  # an interaction's answer: the message is its `data`
+            body = body.get("data")
+        elif not ("/messages" in request.path or request.path.startswith("/webhooks/")):
+            continue  # not a message (a command sync, a reaction)
+        if body:
+            bodies.append(body)
+    return bodies
+
+
+def assert_each_pings_nobody(bodies: list[dict]) -> None:
+    """Each message says so itself: without `allowed_mentions` Discord pings everyone its content mentions."""
+    assert bodies
+    for body in bodies:
+        assert body.get("allowed_mentions") == {"parse": []}, body  # no @everyone, user, role or replied user
+
+
 async def test_a_prompt_with_mentions_pings_nobody(world, prodia, api):
-    prompt = f"@everyone look <@{world.bob.id}> <@&{world.guild.id}>"
-    result = await world.alice.slash(world.channel, "imagine", prompt=prompt)
+    mentions = f"@everyone look <@{world.bob.id}> <@&{world.guild.id}>"
+    result = await world.alice.slash(world.channel, "imagine", prompt=mentions)
     # Shown as typed: escaped, so no mention renders either.
     assert result.response.embeds[0].title == rf"\@everyone look \<\@{world.bob.id}\> \<\@&{world.guild.id}\>"
-    for request in world.env.http_requests:
-        if request.method in ("POST", "PATCH") and request.json and "allowed_mentions" in request.json:
-            assert request.json["allowed_mentions"]["parse"] == []
-    bodies = [r.json for r in original_edits(world.env)]
-    assert all(body.get("allowed_mentions", {"parse": []})["parse"] == [] for body in bodies)
+    await world.alice.react(result.response, REROLL_EMOJI)  # a reroll is posted anew, as a reply
+    assert len(results_in(world.channel)) == 2
+    assert_each_pings_nobody([body for body in messages_sent(world.env) if str(world.bob.id) in json.dumps(body)])
+
+
+async def test_mentions_in_prodias_reason_ping_nobody(world, prodia, api):
+    # Prodia's reason is shown as it came, and may quote the prompt: the mentions reach the message's content.
+    mentions = f"@everyone look <@{world.bob.id}> <@&{world.guild.id}>"
+    prodia.add_fault(Fault("status", status=400, message=f"prompt refused: {mentions}", times=None))
+    result = await world.alice.slash(world.channel, "imagine", prompt=mentions)
+    assert result.response.content == (
+        f"The image service refused these settings (prompt refused: {mentions}). Change them and try again."
+    )
+    assert_each_pings_nobody([body for body in messages_sent(world.env) if mentions in (body.get("content") or "")])
 
 
 @pytest.mark.parametrize(
@@ -116,7 +150,7 @@ async def test_refused_config_in_the_live_shape_shows_prodias_reason_only(world,
         "The image service refused these settings (jsonschema validation failed: /config/steps/maximum: "
         "got 4, want 2). Change them and try again."
     )
-    assert not prodia.jobs  # refused: nothing was generated (or billed)
+    assert not prodia.image_jobs  # refused: nothing was generated (or billed)
 
 
 @pytest.mark.parametrize("api", ["v2"])
@@ -226,3 +260,154 @@ async def test_an_unexpected_failure_still_ends_in_a_sentence(world, prodia, api
     result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
     assert result.response.content == "Something went wrong on the bot's side. Please try again in a moment."
     assert [type(getattr(e, "original", e)).__name__ for e in world.env.errors] == ["Forbidden"]
+
+
+# -- "Imagine this" on a message ---------------------------------------------------------------------
+
+
+async def test_imagine_this_sends_the_messages_text_as_the_prompt(world, prodia, api):
+    message = await world.bob.send(world.channel, "  a lighthouse\nat   dusk ")
+    result = await world.alice.context_menu(world.channel, "Imagine this", message)
+    assert not result.response.ephemeral and result.response.embeds[0].title == "a lighthouse at dusk"
+    (submit,) = prodia.image_posts()
+    assert (submit.json if api == "v1" else submit.json["config"])["prompt"] == "a lighthouse at dusk"
+
+
+async def test_imagine_this_on_a_message_without_text_is_refused_privately(world, prodia, api):
+    image_only = (await world.alice.slash(world.channel, "imagine", prompt="a fox")).response  # embed, no text
+    result = await world.bob.context_menu(world.channel, "Imagine this", image_only)
+    assert result.response.ephemeral
+    assert result.response.content == "This message has no text to make an image from."
+    assert len(prodia.image_posts()) == 1  # the first image only
+
+
+async def test_imagine_this_obeys_the_prompt_checks(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", blocked_words="castle")
+    message = await world.bob.send(world.channel, "a castle")
+    result = await world.alice.context_menu(world.channel, "Imagine this", message)
+    assert result.response.ephemeral and result.response.content == "This server does not allow “castle” in prompts."
+    assert prodia.image_posts() == []
+
+
+# -- /imagine image: (image-to-image from an upload) -------------------------------------------------
+
+
+def upload_png(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new(mode, size, "white" if mode == "1" else (200, 120, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+def pixels(data: bytes) -> tuple[tuple[int, int], tuple]:
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return image.size, image.getpixel((0, 0))
+
+
+@pytest.mark.parametrize("api", ["v1"])
+async def test_v1_imagine_from_an_upload_sends_it_to_transform_with_the_strength(world, prodia, api):
+    upload = upload_png((640, 480))
+    result = await world.alice.slash(
+        world.channel, "imagine", prompt="a fox", image=("start.png", upload), strength=0.3
+    )
+    (post,) = prodia.image_posts()
+    assert post.path == "/v1/sd/transform"
+    assert (post.json["prompt"], post.json["denoising_strength"]) == ("a fox", 0.3)
+    assert pixels(base64.b64decode(post.json["imageData"])) == pixels(upload)  # the same picture, as a PNG
+    embed = result.response.embeds[0]
+    assert embed.thumbnail.url and embed.thumbnail.url.endswith("/start.png")  # what it started from
+    assert embed.description == "Made from the uploaded image (top right), strength 0.3."
+
+
+@pytest.mark.parametrize("api", ["v1"])
+async def test_a_large_upload_is_made_at_most_1024_on_its_longest_side(world, prodia, api):
+    await world.alice.slash(world.channel, "imagine", prompt="a fox", image=("big.png", upload_png((2048, 1024))))
+    (post,) = prodia.image_posts()
+    assert pixels(base64.b64decode(post.json["imageData"]))[0] == (1024, 512)
+
+
+class TestV2ImageToImage:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_V2_MODELS": "flux-dev,sdxl"}
+
+    @pytest.mark.parametrize("api", ["v2"])
+    async def test_an_upload_goes_as_the_input_part_of_the_img2img_job(self, world, prodia, api):
+        upload = upload_png((512, 512))
+        await world.alice.slash(world.channel, "imagine", prompt="a fox", model="sdxl", image=("start.png", upload))
+        (post,) = prodia.image_posts()
+        body = post.body
+        assert b'"inference.sdxl.img2img.v1"' in body and b'"strength": 0.5' in body and b'"a fox"' in body
+        assert b'name="input"' in body
+
+    @pytest.mark.parametrize("api", ["v2"])
+    async def test_a_model_without_img2img_refuses_an_upload_privately(self, world, prodia, api):
+        result = await world.alice.slash(
+            world.channel, "imagine", prompt="a fox", image=("a.png", upload_png((64, 64)))
+        )
+        assert result.response.ephemeral
+        assert result.response.content.startswith("“flux-dev” cannot start from an image")
+        assert prodia.image_posts() == []
+
+
+@pytest.mark.parametrize(
+    ("upload", "answer"),
+    [
+        (("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(30 * 2**20)), "The image is too large: at most 10 MB."),
+        (("notes.png", b"just some text, renamed"), "That image can't be used (not a PNG, JPEG or WebP image)."),
+        (("notes.txt", b"just some text"), "The image must be a PNG, JPEG or WebP file."),
+        (
+            ("photo.png", upload_png((10_000, 10_000), "1")),
+            "That image can't be used (10000x10000 pixels, over 40 MP).",
+        ),
+    ],
+    ids=["30 MB", "text renamed .png", "text", "100 megapixels"],
+)
+@pytest.mark.parametrize("api", ["v1"])
+async def test_an_upload_that_cannot_be_used_is_refused_privately_before_the_defer(world, prodia, api, upload, answer):
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", image=upload)
+    assert result.response.ephemeral and result.response.content == answer
+    assert not result.deferred
+    assert prodia.image_posts() == []
+
+
+# -- style: --------------------------------------------------------------------------------------------
+
+
+def embed_fields(embed) -> dict[str, str]:
+    return {field.name: field.value for field in embed.fields}
+
+
+async def test_a_style_is_sent_where_the_model_takes_one(world, prodia, api):
+    # The default models take one: every v1 model on generate, v2's flux-fast.
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", style="pixel-art")
+    (post,) = prodia.image_posts()
+    assert (post.json if api == "v1" else post.json["config"])["style_preset"] == "pixel-art"
+    embed = result.response.embeds[0]
+    assert embed_fields(embed)["Style"] == "pixel-art" and not embed.description
+
+
+@pytest.mark.parametrize("api", ["v2"])
+async def test_a_style_is_said_not_used_where_the_model_takes_none(world, prodia, api):
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="flux-dev", style="anime")
+    (post,) = prodia.image_posts()
+    assert post.json["type"] == "inference.flux.dev.txt2img.v1" and "style_preset" not in post.json["config"]
+    embed = result.response.embeds[0]
+    assert embed.description == "flux-dev does not use: Style." and "Style" not in embed_fields(embed)
+
+
+@pytest.mark.parametrize("api", ["v1"])
+async def test_a_servers_default_style_applies_and_can_be_cleared(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", style="cinematic")
+    await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    await world.admin.slash(world.channel, "settings set", style="none")
+    await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    first, second = prodia.image_posts()
+    assert first.json["style_preset"] == "cinematic" and "style_preset" not in second.json

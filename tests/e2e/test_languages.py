@@ -11,6 +11,7 @@ import simcord.interactions as sci
 from discord import app_commands
 
 from bot.core.messages import CATALOGUES, EN, RU, error_text, fill, text
+from bot.core.request import STYLES
 from bot.i18n import COMMAND_KEY_PREFIXES, DISCORD_TEXT_MAX, CatalogueTranslator, cmd, command_key, command_text
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
@@ -149,7 +150,8 @@ def test_the_synced_commands_carry_russian_descriptions_and_choice_names(world):
     assert imagine.get("name_localizations") in (None, {})  # names stay as typed
     options = {option["name"]: option for option in imagine["options"]}
     assert set(options) == {
-        "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio"
+        "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style", "image",
+        "strength",
     }  # fmt: skip
     for name, option in options.items():
         assert option["description_localizations"] == {"ru": command_text(f"cmd.imagine.{name}", "ru")}, name
@@ -206,7 +208,7 @@ def _sampler_values() -> set[str]:
 
 
 SAMPLER_VALUES = _sampler_values()
-PROPER_NAMES = SAMPLER_VALUES | set(CATALOGUES)  # samplers, and each language under its own name
+PROPER_NAMES = SAMPLER_VALUES | set(CATALOGUES) | set(STYLES)  # samplers, languages, Prodia's style preset ids
 
 
 @pytest.fixture
@@ -475,7 +477,7 @@ async def test_a_disguised_blocked_word_is_refused_in_russian(world, prodia, loc
     refused = await world.alice.slash(world.channel, "imagine", prompt="старый ЗА\u200bМО\u0301К")
     assert refused.response.ephemeral
     assert refused.response.content == "На этом сервере нельзя использовать «Замок» в описаниях."
-    assert [r for r in prodia.requests if r.method == "POST"] == []
+    assert prodia.image_posts() == []
     # й is a letter of its own, not an accented и: "мои" is not the blocked "мой".
     await world.admin.slash(world.channel, "settings set", blocked_words="мой")
     assert (await world.alice.slash(world.channel, "imagine", prompt="мои кошки")).response.embeds

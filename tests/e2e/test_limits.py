@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,7 +16,7 @@ import simcord
 from bot.core.limits import start_of_day
 from bot.core.request import NEGATIVE_PROMPT_MAX
 from bot.render import REROLL_EMOJI
-from devtools.local_prodia import Fault
+from devtools.local_prodia import Fault, LocalProdia
 from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, arriving_together, results_in
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
@@ -29,7 +30,7 @@ def private_answer(result):
 
 
 def submits(prodia):
-    return [r for r in prodia.requests if r.method == "POST"]
+    return prodia.image_posts()
 
 
 class TestPerUser:
@@ -42,7 +43,7 @@ class TestPerUser:
         second = await world.alice.slash(world.channel, "imagine", prompt="second")
         assert second.response.ephemeral
         assert second.response.content.startswith("Slow down a little: you can ask again in ")
-        assert len(prodia.jobs) == 1
+        assert len(prodia.image_jobs) == 1
         # Another user is not slowed down by alice.
         other = await world.bob.slash(world.channel, "imagine", prompt="bob's")
         assert other.response.embeds[0].title == "bob's"
@@ -53,11 +54,27 @@ class TestPerUser:
     async def test_rerolls_count_towards_the_cooldown(self, world, prodia, api):
         result = await world.alice.slash(world.channel, "imagine", prompt="first")
         await world.alice.react(result.response, REROLL_EMOJI)
-        assert len(prodia.jobs) == 1  # refused: alice is cooling down
+        assert len(prodia.image_jobs) == 1  # refused: alice is cooling down
         await world.env.advance_time(31)
         await world.alice.unreact(result.response, REROLL_EMOJI)
         await world.alice.react(result.response, REROLL_EMOJI)
-        assert len(prodia.jobs) == 2
+        assert len(prodia.image_jobs) == 2
+
+
+@pytest.mark.parametrize("bot_env", [{"USER_MAX_JOBS": "1"}])
+async def test_a_user_at_user_max_jobs_is_refused_privately_until_one_ends(world, prodia, api):
+    async with arriving_together(world.env):  # alice's second arrives while her first is in flight
+        first = await world.alice.slash(world.channel, "imagine", prompt="first")
+        second = await world.alice.slash(world.channel, "imagine", prompt="second")
+        others = await world.bob.slash(world.channel, "imagine", prompt="bob's")
+    assert first.response.embeds[0].title == "first"
+    assert private_answer(second).content == (
+        "You already have 1 image in progress, the most allowed. Wait for one to finish."
+    )
+    assert others.response.embeds[0].title == "bob's"  # a limit per user
+    assert len(submits(prodia)) == 2
+    third = await world.alice.slash(world.channel, "imagine", prompt="third")  # her first has ended
+    assert third.response.embeds[0].title == "third"
 
 
 class TestQueue:
@@ -237,7 +254,42 @@ async def test_daily_cap_counts_the_guilds_images(world, prodia, api):
         assert (await world.alice.slash(world.channel, "imagine", prompt=f"image {n}")).response.embeds
     refused = await world.bob.slash(world.channel, "imagine", prompt="one too many")
     assert "reached its daily limit of 2 images" in private_answer(refused).content
-    assert len(prodia.jobs) == 2
+    assert len(prodia.image_jobs) == 2
+
+
+@pytest.mark.usefixtures("wall_clock_on_discord_time")  # a day that starts where the test says: no real midnight
+async def test_the_daily_cap_counts_from_midnight_utc(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", daily_cap=1)
+    store = world.bot.pipeline.store
+    midnight = start_of_day(time.time())
+    await world.alice.slash(world.channel, "imagine", prompt="late last night")
+    await store._query("UPDATE jobs SET created_at = ?", (midnight - 1,))  # made a second before midnight
+
+    made = await world.alice.slash(world.channel, "imagine", prompt="just after midnight")
+    assert made.response.embeds  # yesterday's image counted for yesterday only
+    await store._query("UPDATE jobs SET created_at = ? WHERE created_at >= ?", (midnight, midnight))  # at 00:00:00
+
+    refused = await world.bob.slash(world.channel, "imagine", prompt="one too many")
+    assert private_answer(refused).content == (
+        "This server has reached its daily limit of 1 image. The count starts again at midnight UTC."
+    )
+
+
+CAPPED_AT_TWO = "This server has reached its daily limit of 2 images. The count starts again at midnight UTC."
+
+
+async def test_rerolls_count_towards_the_daily_cap_and_are_refused_by_it(world, prodia, api):
+    await world.admin.slash(world.channel, "settings set", daily_cap=2)
+    original = (await world.alice.slash(world.channel, "imagine", prompt="a fox")).response
+    await world.alice.react(original, REROLL_EMOJI)  # today's second image
+    assert len(results_in(world.channel)) == 2
+
+    click = await world.alice.click(original, custom_id="imagine:reroll")
+    assert click.response.ephemeral and click.response.content == CAPPED_AT_TWO
+    await world.alice.unreact(original, REROLL_EMOJI)
+    await world.alice.react(original, REROLL_EMOJI)
+    assert world.channel.last_message.content == f"<@{world.alice.id}>, your 🔄 was not started: {CAPPED_AT_TWO}"
+    assert len(submits(prodia)) == 2
 
 
 def public_defers(env) -> int:
@@ -260,7 +312,7 @@ class TestRequestsArrivingTogether:
             results = [await m.slash(world.channel, "imagine", prompt=f"burst {n}") for n, m in enumerate(members)]
         made = [r for r in results if r.response.embeds]
         refused = [r for r in results if not r.response.embeds]
-        assert (len(made), len(refused), len(prodia.jobs)) == (3, 2, 3)
+        assert (len(made), len(refused), len(prodia.image_jobs)) == (3, 2, 3)
         for result in refused:
             assert "reached its daily limit of 3 images" in private_answer(result).content
         assert public_defers(world.env) == 3
@@ -279,7 +331,7 @@ class TestRequestsArrivingTogether:
         assert running.response.embeds[0].title == "alice"
         assert queued.response.embeds[0].title == "bob"  # it waited for alice's, then ran
         assert "at capacity (1 image waiting)" in private_answer(refused).content
-        assert public_defers(world.env) == 2 and len(prodia.jobs) == 2
+        assert public_defers(world.env) == 2 and len(prodia.image_jobs) == 2
 
 
 def midnight_utc() -> int:
@@ -297,7 +349,7 @@ async def test_direct_messages_have_their_own_daily_cap(world, prodia, api):
         "You have reached today's limit of 2 images in direct messages. "
         f"The count starts again at midnight UTC (<t:{midnight_utc()}:R>)."
     )
-    assert len(prodia.jobs) == 2
+    assert len(prodia.image_jobs) == 2
     # A server's images are the server's to cap.
     in_server = await world.guild.add_member(olga).slash(world.channel, "imagine", prompt="in a server")
     assert in_server.response.embeds
@@ -346,16 +398,103 @@ async def test_more_prodia_failures_end_in_a_clear_message(world, prodia, api, f
     assert not result.response.embeds
 
 
-@pytest.mark.parametrize("api", ["v1"])
-@pytest.mark.parametrize(
-    "fault",
-    [Fault("image_404", path="/images/*"), Fault("not_image", path="/images/*"), Fault("image_huge", size=30_000_000)],
+BUSY = (
+    "The image service is busy, or this model is not available to the bot's account. "
+    "Please try again in a minute, or pick another model."
 )
+ASKED = {  # what each step of a job asks Prodia, by API
+    ("v1", "submit"): "/v1/sd/generate",
+    ("v1", "poll"): "/v1/job/*",
+    ("v2", "submit"): "/v2/job/async",
+    ("v2", "poll"): "/v2/job/async/*/job.state.current",
+}
+
+
+@pytest.mark.parametrize("step", ["submit", "poll"])
+async def test_a_retry_after_over_a_minute_is_said_busy_at_once(world, prodia, api, step):
+    # Waiting out an hour would hold the reply (and the user's place) that long: past 60 s it is not waited for.
+    path = ASKED[api, step]
+    prodia.add_fault(Fault("status", status=429, retry_after=3600, times=None, path=path))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert result.response.content == BUSY
+    assert sum(fnmatch.fnmatchcase(r.path, path) for r in prodia.requests) == 1  # not asked again
+
+
+async def test_a_retry_after_of_a_minute_is_waited_out(world, prodia, api):
+    path = ASKED[api, "submit"]
+    prodia.add_fault(Fault("status", status=429, retry_after=60, path=path))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert sum(r.path == path for r in prodia.requests) == 1
+    await world.env.advance_time(65)  # the minute, then the job
+    (made,) = results_in(world.channel)
+    assert made.id == result.response.id and made.embeds[0].title == "a fox"
+    assert sum(r.path == path for r in prodia.requests) == 2
+
+
+NOT_USABLE = "The image service sent back something that is not a usable image. Please try again."
+
+
+@pytest.mark.parametrize("api", ["v1"])
+@pytest.mark.parametrize("fault", [Fault("image_404", path="/images/*"), Fault("not_image", path="/images/*")])
 async def test_unusable_images_end_in_a_clear_message(world, prodia, api, fault):
     prodia.add_fault(fault)
     result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
-    assert "not a usable image" in result.response.content or "not answering" in result.response.content
+    assert result.response.content == NOT_USABLE
     assert not result.response.attachments
+
+
+@pytest.mark.parametrize("api", ["v1"])
+@pytest.mark.parametrize("bot_env", [{"MAX_IMAGE_BYTES": "100000"}])
+async def test_an_image_over_max_image_bytes_is_not_read_past_the_cap(world, prodia, api):
+    # A whole PNG, streamed without a Content-Length: nothing is wrong with it but its size, so only the cap on
+    # the bytes read can stop it. Far larger than the socket buffers between the two ends, so a client that stops
+    # at the cap leaves most of it unsent.
+    size = 64 * 1024 * 1024
+    prodia.add_fault(Fault("image_huge", size=size, path="/images/*"))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert result.response.content == NOT_USABLE
+    assert not result.response.attachments
+    (streamed,) = prodia.streamed
+    assert streamed < size  # the bot hung up at the cap
+
+
+@pytest.fixture
+async def foreign_host() -> AsyncIterator[LocalProdia]:
+    """A server on another loopback address, standing for any host the bot must never reach; it records all."""
+    async with LocalProdia(host="127.0.0.2") as server:
+        yield server
+
+
+@pytest.fixture
+async def hop_host() -> AsyncIterator[LocalProdia]:
+    """A server on 127.0.0.1, reached by the name `localhost`: an image host the bot allows (PRODIA_IMAGE_HOSTS)."""
+    async with LocalProdia() as server:
+        yield server
+
+
+@pytest.mark.parametrize("api", ["v1"])
+@pytest.mark.parametrize("bot_env", [{"PRODIA_IMAGE_HOSTS": "localhost"}])
+async def test_an_image_redirected_to_a_foreign_host_on_its_second_hop_is_never_fetched(
+    world, prodia, api, hop_host, foreign_host
+):
+    # Prodia's image URL -> localhost (allowed) -> 127.0.0.2 (not allowed): each hop is checked, not the first only.
+    hop = hop_host.url.replace("127.0.0.1", "localhost") + "/images/hop.png"
+    prodia.add_fault(Fault("redirect", location=hop, path="/images/*"))
+    hop_host.add_fault(Fault("status", status=302, location=f"{foreign_host.url}/images/stolen.png", times=None))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert result.response.content == NOT_USABLE
+    assert [r.path for r in hop_host.requests] == ["/images/hop.png"]  # the first redirect was followed
+    assert foreign_host.requests == []  # the second was not: no request, so no key and no prompt either
+
+
+@pytest.mark.parametrize(("api", "path"), [("v1", "/v1/sd/generate"), ("v2", "/v2/job/async")])
+async def test_an_api_redirect_takes_neither_the_key_nor_the_prompt_to_another_host(
+    world, prodia, api, path, foreign_host
+):
+    prodia.add_fault(Fault("status", status=307, location=foreign_host.url + path, times=None, path=path))
+    result = await world.alice.slash(world.channel, "imagine", prompt="a fox")
+    assert result.response.content == NOT_USABLE
+    assert foreign_host.requests == []
 
 
 async def test_no_secret_in_any_log_line(world, prodia, api, caplog):

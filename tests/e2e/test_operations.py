@@ -57,10 +57,13 @@ async def test_metrics_count_a_delivered_job_its_time_polls_and_price(world, pro
     found = await samples(health)
     assert value(found, "imagine_delivery_seconds_count") == 1
     # Every poll Prodia answered is counted once.
-    assert value(found, "imagine_prodia_polls_total") == sum(job.polls for job in prodia.jobs.values()) >= 1
+    assert value(found, "imagine_prodia_polls_total") == sum(job.polls for job in prodia.image_jobs.values()) >= 1
     rows = await world.bot.pipeline.store._query("SELECT state, price FROM jobs")
     assert [row["state"] for row in rows] == ["delivered"]
-    assert value(found, "imagine_prodia_spend_dollars_total") == (rows[0]["price"] or 0.0)  # v2: 0.0025, v1: none
+    # v2: the image's 0.0025 and its content check's 0.005 (an ordinary channel: the result is classified); v1: none
+    check = 0.005 if api == "v2" else 0.0
+    assert value(found, "imagine_prodia_spend_dollars_total") == pytest.approx((rows[0]["price"] or 0.0) + check)
+    assert value(found, "imagine_content_checks_total", label="neutral") == (1 if api == "v2" else 0)
     assert value(found, "imagine_prodia_errors_total", kind="server_error") == 0
 
 
@@ -71,7 +74,7 @@ async def test_metrics_count_prodia_errors_and_retries_by_kind(world, prodia, ap
     await world.env.advance_time(60)
 
     found = await samples(health)
-    sent = [r for r in prodia.requests if r.method == "POST"]
+    sent = prodia.image_posts()
     assert value(found, "imagine_jobs_total", outcome="error.prodia_unavailable") == 1
     assert value(found, "imagine_prodia_errors_total", kind="server_error") == 1
     assert value(found, "imagine_prodia_retries_total", kind="server_error") == len(sent) - 1 >= 1
@@ -126,7 +129,7 @@ async def test_a_command_while_the_bot_stops_is_told_privately_it_is_restarting(
         result = await world.alice.slash(world.channel, command, **options)
         assert result.response.content == "The bot is restarting. Please try again in a minute."
         assert result.response.flags.ephemeral
-    assert [r for r in prodia.requests if r.method == "POST"] == []  # nothing submitted
+    assert prodia.image_posts() == []  # nothing submitted
     assert await world.bot.pipeline.store._query("SELECT id FROM jobs") == []
 
 

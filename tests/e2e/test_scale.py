@@ -139,7 +139,7 @@ class OtherProcess:
 
 def most_at_once(prodia: LocalProdia) -> int:
     """The most jobs the Prodia server had running at one moment, from when it started and ended each."""
-    spans = [(job.created_at, job.created_at + job.duration) for job in prodia.jobs.values()]
+    spans = [(job.created_at, job.created_at + job.duration) for job in prodia.image_jobs.values()]
     return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
 
 
@@ -179,7 +179,7 @@ class TestCluster:
             ]
         there = await there
         assert all(result.response.embeds for result in [*here, *there])
-        assert len(prodia.jobs) == 4
+        assert len(prodia.image_jobs) == 4
         assert most_at_once(prodia) == 3
 
     @pytest.mark.parametrize("bot_env", [{"USER_MAX_JOBS": "1"}])
@@ -187,7 +187,7 @@ class TestCluster:
         prodia.job_duration = 1.0
         async with arriving_together(world.env):
             here = await world.alice.slash(world.channel, "imagine", prompt="here")
-            await until(lambda: len(prodia.jobs) == 1)  # alice's job is at Prodia
+            await until(lambda: len(prodia.image_jobs) == 1)  # alice's job is at Prodia
             there = await other.imagine(other.alice, "there")
         assert there.response.ephemeral
         assert there.response.content == (
@@ -214,7 +214,7 @@ class TestCluster:
         ):
             assert refused.response.ephemeral
             assert refused.response.content.startswith("You have reached your daily limit of 2 images.")
-        assert len(prodia.jobs) == 2
+        assert len(prodia.image_jobs) == 2
 
 
 # -- shards ----------------------------------------------------------------------------------------

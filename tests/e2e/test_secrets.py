@@ -3,15 +3,21 @@ or its 15 minutes are up, and finished jobs and results go after RETENTION_DAYS.
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import logging
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.logs import setup_logging
 from bot.recovery import tidy_journal
 from bot.render import REROLL_EMOJI
 from devtools.local_prodia import Fault
-from tests.plugins.discord_world import results_in
+from tests.plugins.discord_world import DISCORD_TOKEN, PRODIA_KEY, results_in
 
 # Short settles: a bot waiting on a slow Prodia is "parked" and the test moves the clock itself.
 pytestmark = pytest.mark.simcord(settle_timeout=0.5)
@@ -125,7 +131,7 @@ async def test_finished_jobs_and_results_past_the_retention_are_deleted_and_thei
     posted = len(world.channel.history())
     await world.alice.react(message, REROLL_EMOJI)
     assert len(world.channel.history()) == posted  # 🔄 on a purged result: nothing to reroll from
-    assert len(prodia.jobs) == 1
+    assert len(prodia.image_jobs) == 1
 
 
 class TestRetentionOff:
@@ -142,3 +148,39 @@ class TestRetentionOff:
         await tidy_journal(world.bot.pipeline)
         assert len(await store._query("SELECT id FROM jobs")) == 1
         assert await store.get_result(result.response.id) is not None
+
+
+@pytest.fixture(params=[False, True], ids=["plain", "json"])
+def deployed_log(world, monkeypatch, request) -> Iterator[io.StringIO]:
+    """The bot's own logging set up in this process as `python -m bot` sets it up (plain lines, then JSON lines):
+    what it writes to stderr, read back. The test run's logging is put back afterwards."""
+    root, sqlite_log = logging.getLogger(), logging.getLogger("aiosqlite")
+    levels = (root.level, sqlite_log.level)
+    handlers = {handler: handler.filters[:] for handler in root.handlers}  # it adds its filter to each
+    stderr = io.StringIO()
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "stderr", stderr)  # the stream its handler writes to
+        setup_logging(dataclasses.replace(world.bot.settings, log_json=request.param))
+    yield stderr
+    root.handlers[:] = handlers
+    for handler, filters in handlers.items():
+        handler.filters[:] = filters
+    root.setLevel(levels[0])
+    sqlite_log.setLevel(levels[1])
+
+
+WEBHOOK_TOKEN = "Tq3-CANARY_webhook.token"  # the characters Discord's tokens use
+
+
+@pytest.mark.parametrize("api", ["v1"])
+async def test_a_webhook_token_typed_into_a_prompt_is_scrubbed_from_the_log(world, prodia, api, deployed_log):
+    # The job's log line carries its prompt (LOG_PROMPTS), and so anything a member pastes into it: a webhook URL
+    # with its token lets anyone post as that webhook.
+    prompt = f"a harbour, see https://discord.com/api/webhooks/1234567890/{WEBHOOK_TOKEN}"
+    await world.alice.slash(world.channel, "imagine", prompt=prompt)
+    await world.env.advance_time(5)
+    assert results_in(world.channel)
+    log = deployed_log.getvalue()
+    assert "/webhooks/1234567890/<redacted>" in log  # the job's line, its prompt scrubbed
+    assert "CANARY" not in log
+    assert DISCORD_TOKEN not in log and PRODIA_KEY not in log

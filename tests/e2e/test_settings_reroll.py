@@ -7,6 +7,7 @@ import pytest
 import simcord
 
 from bot.render import REROLL_EMOJI
+from devtools.local_prodia import Fault
 
 pytestmark = pytest.mark.simcord(settle_timeout=10)
 
@@ -16,7 +17,7 @@ def fields_of(embed) -> dict[str, str]:
 
 
 def submits(prodia):
-    return [r.json for r in prodia.requests if r.method == "POST"]
+    return [r.json for r in prodia.image_posts()]
 
 
 def model_for(api: str) -> tuple[str, str]:
@@ -73,9 +74,10 @@ async def test_settings_reset_puts_back_the_defaults_and_language_and_keeps_mode
     reset = await world.admin.slash(world.channel, "settings reset")
     assert reset.response.ephemeral
     assert reset.response.content == (
-        "This server's defaults (model, sampler, steps, CFG, negative prompt, aspect ratio) and its language are "
-        "back to the built-in ones. Moderation is kept: who may reroll, blocked words and images per day; "
-        "to clear it too: `/settings set reroll:requester blocked_words:- daily_cap:0`."
+        "This server's defaults (model, sampler, steps, CFG, negative prompt, aspect ratio, style) and its language "
+        "are back to the built-in ones. Moderation is kept: who may reroll, blocked words, images per day and the "
+        "content policy; to clear it too: "
+        "`/settings set reroll:requester blocked_words:- daily_cap:0 nsfw:block nsfw_age_restricted:allow`."
     )
     fields = fields_of(reset.response.embeds[0])  # what now applies
     assert fields["Steps"] == "built-in: 20"
@@ -116,7 +118,9 @@ async def test_settings_check_is_enforced_by_the_bot_too(world, api):
     assert result.response.ephemeral
     assert "Manage Server" in result.response.content
     assert (await world.bot.pipeline.store.guild_settings(world.guild.id)).steps is None
-    world.env.errors  # noqa: B018  # the refusal is logged as a check failure: acknowledged
+    (refusal,) = world.env.errors  # the tree's error path saw the failed check, and answered it
+    assert isinstance(refusal, discord.app_commands.MissingPermissions)
+    assert refusal.missing_permissions == ["manage_guild"]
 
 
 async def test_model_autocomplete_in_settings(world, api):
@@ -145,12 +149,12 @@ async def test_reroll_by_the_requester_uses_a_new_seed(world, prodia, api):
     embed = reroll.embeds[0]
     assert embed.title == "a red fox"
     assert fields_of(embed)["Seed"] != "42"
-    assert len(prodia.jobs) == 2
-    newest = [r for r in prodia.requests if r.method == "POST"][-1]
+    assert len(prodia.image_jobs) == 2
+    newest = prodia.image_posts()[-1]
     sent = newest.json if api == "v1" else newest.json["config"]
     assert sent["prompt"] == "a red fox"
     assert str(sent["seed"]) == fields_of(embed)["Seed"]
-    assert await reroll.attachments[0].read() == prodia.jobs[list(prodia.jobs)[-1]].image
+    assert await reroll.attachments[0].read() == prodia.image_jobs[list(prodia.image_jobs)[-1]].image
     assert [str(r.emoji) for r in reroll.reactions] == [REROLL_EMOJI]
 
 
@@ -158,7 +162,7 @@ async def test_reroll_by_someone_else_is_ignored_by_default(world, prodia, api):
     original = await imagine(world)
     await world.bob.react(original, REROLL_EMOJI)
     assert rerolls_of(world, original) == []
-    assert len(prodia.jobs) == 1
+    assert len(prodia.image_jobs) == 1
 
 
 async def test_reroll_by_anyone_when_the_guild_allows_it(world, prodia, api):
@@ -179,7 +183,7 @@ async def test_other_emoji_and_other_messages_are_ignored(world, prodia, api):
     await world.alice.react(original, "👍")
     await world.alice.send(world.channel, "just chatting")
     await world.alice.react(world.channel.last_message, REROLL_EMOJI)
-    assert len(prodia.jobs) == 1
+    assert len(prodia.image_jobs) == 1
 
 
 async def test_reroll_works_after_a_restart(world, prodia, api):
@@ -188,6 +192,36 @@ async def test_reroll_works_after_a_restart(world, prodia, api):
     await world.alice.react(original, REROLL_EMOJI)
     (reroll,) = rerolls_of(world, original)
     assert reroll.embeds[0].title == "a red fox"
+
+
+@pytest.mark.parametrize("api", ["v1"])  # its image is downloaded: a fault can make it large
+async def test_a_reaction_reroll_fits_its_image_to_the_servers_upload_limit(world, prodia, api):
+    original = await imagine(world)
+    limit = world.bot.get_guild(world.guild.id).filesize_limit  # 10 MiB: a server without boosts
+    prodia.add_fault(Fault("image_huge", size=limit + 2**20, path="/images/*"))  # a whole PNG, over it
+    await world.alice.react(original, REROLL_EMOJI)
+    (reroll,) = rerolls_of(world, original)
+    attachment = reroll.attachments[0]
+    assert attachment.filename.endswith(".jpg")  # re-encoded to fit
+    assert len(await attachment.read()) <= limit
+
+
+async def test_a_button_reroll_fits_its_image_to_the_channels_upload_limit(world, prodia, api, monkeypatch):
+    original_payload = simcord.interactions.base_payload
+
+    def small_uploads(*args, **kwargs):  # what Discord says of this channel with each interaction, only smaller
+        record, payload = original_payload(*args, **kwargs)
+        payload["attachment_size_limit"] = 4_000
+        return record, payload
+
+    monkeypatch.setattr(simcord.interactions, "base_payload", small_uploads)
+    prodia.image_scale = 1.0  # full-size PNGs, far over 4,000 bytes
+    original = await imagine(world)
+    await world.alice.click(original, custom_id="imagine:reroll")
+    (reroll,) = rerolls_of(world, original)
+    attachment = reroll.attachments[0]
+    assert attachment.filename.endswith(".jpg")
+    assert len(await attachment.read()) <= 4_000
 
 
 # -- /models -------------------------------------------------------------------------------------
@@ -212,11 +246,19 @@ class TestThirdPartyModels:
             world.channel, "imagine", prompt="a fox", model="sdxl", negative_prompt="blur", seed=4, sampler="DDIM"
         )
         assert result.response.embeds[0].description == "sdxl does not use: Sampler."
-        (post,) = [r for r in prodia.requests if r.method == "POST"]
+        (post,) = prodia.image_posts()
         assert post.json == {
             "type": "inference.sdxl.txt2img.v1",
             "config": {"prompt": "a fox", "seed": 4, "steps": 20, "negative_prompt": "blur"},
         }
+
+    @pytest.mark.parametrize("api", ["v2"])
+    async def test_the_servers_negative_prompt_reaches_a_model_that_takes_one(self, world, prodia, api):
+        await world.admin.slash(world.channel, "settings set", negative_prompt="blurry, text")
+        result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="sdxl", seed=4)
+        assert fields_of(result.response.embeds[0])["Negative prompt"] == "blurry, text"
+        (post,) = prodia.image_posts()
+        assert post.json["config"]["negative_prompt"] == "blurry, text"
 
 
 async def test_models_lists_pages_and_searches(world, api):

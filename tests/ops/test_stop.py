@@ -130,7 +130,7 @@ async def test_a_killed_bot_s_job_is_delivered_once_by_the_next_process(prodia, 
     # before, refused as for a deleted reply, carried it too); no edit of the new message carries it again.
     accepted = [s for s in report["result_sends"] if s.startswith("POST") or s.endswith(f"/{result['id']}")]
     assert accepted == ["POST /channels/{}/messages".format(report["channel_id"])]
-    sends = [r for r in prodia.requests if r.method == "POST"]
+    sends = prodia.image_posts()
     # Accepted by Prodia (an id journaled): polled, never sent again. v2 sync: sent again once, and counted.
     assert job["attempts"] == len(sends) == (2 if held == "v2 sync" else 1)
     assert "Traceback" not in err.decode()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import discord
 import pytest
+from simcord.backend.errors import BackendError
+from simcord.backend.ops.commands import CommandsMixin
 
 from bot import Settings, create_bot
 from bot.client import ImagineBot
@@ -129,3 +132,27 @@ def world(simcord_env) -> World:
         bob=guild.add_member(env.create_user("bob")),
         mod=guild.add_member(env.create_user("mod"), roles=[mods]),
     )
+
+
+@pytest.fixture
+def tokens_expire_as_on_discord(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request on an interaction token past its 15 minutes is answered as Discord answers it: 401, code 50027
+    ("Invalid Webhook Token"); simcord says 404 (10015). Wraps simcord's token lookup, put back after the test."""
+    lookup = CommandsMixin.interaction_by_token
+
+    def as_discord(backend: CommandsMixin, token: str) -> Any:
+        interaction = backend.interactions.get(backend.interaction_tokens.get(token, 0))
+        if interaction is not None and interaction.expires_at and backend.now_iso() >= interaction.expires_at:
+            raise BackendError(401, 50027, "Invalid Webhook Token")
+        return lookup(backend, token)
+
+    monkeypatch.setattr(CommandsMixin, "interaction_by_token", as_discord)
+
+
+@pytest.fixture
+def wall_clock_on_discord_time(simcord_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the bot's wall clock (`time.time`) reads simcord's virtual clock, as simcord already makes
+    `time.monotonic` and discord.py's `utcnow` do: what the bot measures in wall-clock seconds (job leases, expired
+    interaction tokens in the journal) moves with `env.advance_time`, and agrees with Discord's times (an
+    interaction's creation) as it does in production. Without it the two clocks are months apart."""
+    monkeypatch.setattr(time, "time", lambda: simcord_env.now().timestamp())

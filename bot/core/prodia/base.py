@@ -163,6 +163,11 @@ class ProdiaClient:
     async def _run(self, job: PreparedJob, progress: ProgressCallback, job_id: str | None, sends: Sends) -> Output:
         raise NotImplementedError
 
+    async def classify(self, image: bytes) -> tuple[str, float | None] | None:
+        """Prodia's NSFW label of `image` (neutral, low, medium, high) and what the check cost; None where this
+        API has no classifier (v1). ProdiaError if it failed."""
+        return None
+
     async def poll(self, job_id: str, model: str, progress: ProgressCallback, check: Check[T]) -> T:
         """Poll a submitted job until `check` returns its result; every new status goes to `progress`.
 

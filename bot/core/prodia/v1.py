@@ -56,6 +56,8 @@ class ProdiaV1(ProdiaClient):
             body["aspect_ratio"] = request.aspect_ratio
         else:
             body["width"], body["height"] = job.model.size(request.aspect_ratio)
+        if request.style and job.kind == "generate":  # documented for the generate endpoints
+            body["style_preset"] = request.style
         return body
 
     async def model_lists(self) -> tuple[list[str], list[str], list[str]]:

@@ -23,6 +23,7 @@ import aiohttp
 
 from ..catalog import UPSCALE_FACTOR, UPSCALERS, PreparedJob
 from ..config import Settings
+from ..content import CLASSIFIER_JOB_TYPE, label_of
 from ..errors import BadResponse, InvalidRequest, JobFailed, ProdiaError
 from .base import Output, PollAnswer, ProdiaClient, Progress, ProgressCallback, Sends
 from .http import ApiResponse, clean_reason
@@ -79,6 +80,8 @@ class ProdiaV2(ProdiaClient):
             config["guidance"] = request.cfg
         if "strength" in fields:
             config["strength"] = job.strength
+        if "style_preset" in fields and request.style:
+            config["style_preset"] = request.style
         return {"type": job_type, "config": config}
 
     def payload(self, job: PreparedJob) -> dict[str, Any]:
@@ -95,6 +98,28 @@ class ProdiaV2(ProdiaClient):
             "form-data", name="job", filename="job.json"
         )
         return {"data": multipart}
+
+    async def classify(self, image: bytes) -> tuple[str, float | None]:
+        """One synchronous classifier job (`bot.core.content.CLASSIFIER_JOB_TYPE`) with `image` as its input part.
+        Its output's format is not documented: `content.label_of` reads the likely ones."""
+        name, content_type = _input_type(image)
+        multipart = aiohttp.MultipartWriter("form-data")
+        multipart.append(image, {"Content-Type": content_type}).set_content_disposition(
+            "form-data", name="input", filename=name
+        )
+        body = {"type": CLASSIFIER_JOB_TYPE, "config": {}}
+        multipart.append(json.dumps(body), {"Content-Type": "application/json"}).set_content_disposition(
+            "form-data", name="job", filename="job.json"
+        )
+        answer = await self._send_job(
+            Sends(), "POST", "/job", data=multipart, params=PRICED,
+            headers={"Accept": "multipart/form-data; application/json"}, resends=POST_RESENDS,
+        )  # fmt: skip
+        if answer.parts is None:
+            return label_of(answer.body), None
+        if "output" not in answer.parts:
+            raise BadResponse("Prodia's classifier answer has no output part")
+        return label_of(answer.parts["output"]), _price(answer.part_json("job"))
 
     def uses_async(self, job_type: str) -> bool:
         return self.mode == "async" or (self.mode == "auto" and job_type not in self.sync_only)
@@ -185,7 +210,10 @@ class ProdiaV2(ProdiaClient):
 
 def input_file(job: PreparedJob) -> tuple[str, str]:
     """The filename and content type of a job's input part (`input.png`, `image/png` ...)."""
-    image = job.input_image or b""
+    return _input_type(job.input_image or b"")
+
+
+def _input_type(image: bytes) -> tuple[str, str]:
     for magic, name, content_type in INPUT_TYPES:
         if image.startswith(magic):
             return name, content_type

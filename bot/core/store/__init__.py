@@ -13,13 +13,15 @@ from .base import Query, Store
 from .connect import open_store
 from .limits import CapScope, Claim, Usage
 from .postgres import PostgresStore
-from .records import REROLL_MODES, GuildSettings, JobRecord, ResultRecord, Row, StoreError
+from .records import DEFAULT_FIELDS, REROLL_MODES, Defaults, GuildSettings, JobRecord, ResultRecord, Row, StoreError
 from .sqlite import SQLiteStore
 
 __all__ = [
+    "DEFAULT_FIELDS",
     "REROLL_MODES",
     "CapScope",
     "Claim",
+    "Defaults",
     "GuildSettings",
     "JobRecord",
     "PostgresStore",

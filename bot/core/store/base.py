@@ -17,6 +17,8 @@ from .migrations import _migrations, _statements
 from .records import (
     _RESULT_COLUMNS,
     _SETTINGS_FIELDS,
+    DEFAULT_FIELDS,
+    Defaults,
     GuildSettings,
     ResultRecord,
     Row,
@@ -46,6 +48,7 @@ class Store(JobJournal, LimitTables):
     def __init__(self, *, cache_ttl: float) -> None:
         self._cache_ttl = cache_ttl
         self._settings_cache: dict[int, tuple[float, GuildSettings]] = {}
+        self._defaults_cache: dict[tuple[str, int], tuple[float, Defaults]] = {}  # (table, id): a user's, a channel's
         self._refreshing: dict[int, asyncio.Task[None]] = {}
 
     @abstractmethod
@@ -145,6 +148,50 @@ class Store(JobJournal, LimitTables):
         `update_guild_settings` with None)."""
         await self._query("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
         self._settings_cache.pop(guild_id, None)
+
+    # Image defaults below the server's: a user's preferences, a channel's defaults (each row all DEFAULT_FIELDS).
+
+    async def preferences(self, user_id: int) -> Defaults:
+        return await self._defaults("user_preferences", "user_id", user_id)
+
+    async def update_preferences(self, user_id: int, **changes: Any) -> Defaults:
+        """Change only the given fields; None unsets one."""
+        return await self._update_defaults("user_preferences", "user_id", user_id, {}, changes)
+
+    async def channel_defaults(self, channel_id: int) -> Defaults:
+        return await self._defaults("channel_defaults", "channel_id", channel_id)
+
+    async def update_channel_defaults(self, channel_id: int, guild_id: int, **changes: Any) -> Defaults:
+        extra = {"guild_id": guild_id}
+        return await self._update_defaults("channel_defaults", "channel_id", channel_id, extra, changes)
+
+    async def reset_preferences(self, user_id: int) -> None:
+        await self._reset_defaults("user_preferences", "user_id", user_id)
+
+    async def reset_channel_defaults(self, channel_id: int) -> None:
+        await self._reset_defaults("channel_defaults", "channel_id", channel_id)
+
+    async def _defaults(self, table: str, key: str, id_: int) -> Defaults:
+        cached = self._defaults_cache.get((table, id_))
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        rows = await self._query(f"SELECT {', '.join(DEFAULT_FIELDS)} FROM {table} WHERE {key} = ?", (id_,))
+        defaults = Defaults(**rows[0]) if rows else Defaults()
+        self._defaults_cache[(table, id_)] = (time.monotonic() + self._cache_ttl, defaults)
+        return defaults
+
+    async def _update_defaults(self, table: str, key: str, id_: int, extra: Row, changes: dict[str, Any]) -> Defaults:
+        unknown = changes.keys() - set(DEFAULT_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown default(s): {', '.join(sorted(unknown))}")
+        if changes:
+            await self._upsert(table, key, {key: id_, **extra, **changes})
+            self._defaults_cache.pop((table, id_), None)
+        return await self._defaults(table, key, id_)
+
+    async def _reset_defaults(self, table: str, key: str, id_: int) -> None:
+        await self._query(f"DELETE FROM {table} WHERE {key} = ?", (id_,))
+        self._defaults_cache.pop((table, id_), None)
 
     # Results, for rerolls.
 

@@ -33,6 +33,7 @@ class JobJournal(ABC):
         changes.setdefault("updated_at", time.time())
         if changes.get("state") in FINAL_STATES:  # the interaction token is of no more use: forget the secret
             changes["interaction_token"] = None
+            changes["input_url"] = None  # nor the address of the user's upload
         if "request" in changes:
             changes["request"] = _dump(changes["request"])
         assignments = ", ".join(f"{name} = ?" for name in changes)

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..content import AGE_RESTRICTED_POLICIES, ORDINARY_POLICIES
+
 Row = dict[str, Any]
 
 REROLL_MODES = ("requester", "anyone")
@@ -25,10 +27,29 @@ class GuildSettings:
     cfg: float | None = None
     negative_prompt: str | None = None
     aspect_ratio: str | None = None
+    style: str | None = None
     reroll: str = "requester"
     blocked_words: tuple[str, ...] = ()
     daily_cap: int | None = None
     locale: str | None = None  # the language of public messages ("en", "ru"); None follows the server's locale
+    nsfw: str = "block"  # results that may be sexual, in ordinary channels and DMs: block | spoiler
+    nsfw_age_restricted: str = "allow"  # and in age-restricted channels: allow | block | spoiler
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Image defaults of one layer below the server's: a user's preferences, or a channel's. None: not set."""
+
+    model: str | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    negative_prompt: str | None = None
+    aspect_ratio: str | None = None
+    style: str | None = None
+
+
+DEFAULT_FIELDS = tuple(f.name for f in fields(Defaults))  # what a server, a channel or a user may default
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,7 @@ class JobRecord:
     attempts: int = 0
     price: float | None = None  # US dollars Prodia charged, where it said
     locale: str | None = None  # the language of its public messages (None: journaled before it was kept)
+    input_url: str | None = field(default=None, repr=False)  # the upload it starts from (a signed URL), until it ends
 
 
 _SETTINGS_FIELDS = frozenset(f.name for f in fields(GuildSettings))
@@ -98,6 +120,10 @@ def _settings_from_row(row: Row) -> GuildSettings:
 def _encode_setting(name: str, value: Any) -> Any:
     if name == "reroll" and value not in (None, *REROLL_MODES):
         raise ValueError(f"reroll must be one of {REROLL_MODES}, not {value!r}")
+    if name == "nsfw" and value not in (None, *ORDINARY_POLICIES):
+        raise ValueError(f"nsfw must be one of {ORDINARY_POLICIES}, not {value!r}")
+    if name == "nsfw_age_restricted" and value not in (None, *AGE_RESTRICTED_POLICIES):
+        raise ValueError(f"nsfw_age_restricted must be one of {AGE_RESTRICTED_POLICIES}, not {value!r}")
     if name == "blocked_words":
         return _dump(list(value)) if value else None
     return value

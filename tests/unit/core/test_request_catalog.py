@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 
@@ -184,9 +184,10 @@ def test_v2_default_model_is_the_first_one_named() -> None:
 
 
 def test_v2_third_party_models_send_only_prompt_seed_steps_and_negative_prompt(v2: Catalog) -> None:
-    for name in ("sdxl", "sd15"):
-        assert v2.models[name].fields == {"prompt", "seed", "steps", "negative_prompt"}
-        assert v2.models[name].ignores == {"cfg", "sampler", "aspect_ratio"}
+    assert v2.models["sdxl"].fields == {"prompt", "seed", "steps", "negative_prompt", "style_preset"}
+    assert v2.models["sdxl"].ignores == {"cfg", "sampler", "aspect_ratio"}
+    assert v2.models["sd15"].fields == {"prompt", "seed", "steps", "negative_prompt"}
+    assert v2.models["sd15"].ignores == {"cfg", "sampler", "aspect_ratio", "style"}
 
 
 def test_resolve_exact_name(v1: Catalog) -> None:
@@ -408,3 +409,17 @@ def test_text_unknown_locale_falls_back_to_english() -> None:
 
 def test_text_missing_key_gives_the_generic_message() -> None:
     assert text("no.such.key") == EN["error.unexpected"]
+
+
+def test_a_style_is_kept_where_the_model_takes_one_and_listed_as_ignored_where_not(v1: Catalog, v2: Catalog) -> None:
+    request = GenerationRequest(prompt="a fox", style="anime")
+    assert v1.prepare(request).ignored == ()  # v1 generate takes style_preset
+    assert v1.prepare_variation(request, b"\x89PNG").ignored == ("style",)  # documented for generate only
+    assert v2.prepare(replace(request, model="flux-dev")).ignored == ("style",)
+    assert v2.prepare(replace(request, model="flux-fast")).ignored == ()
+
+
+def test_an_unknown_style_is_refused_naming_the_choices() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        GenerationRequest(prompt="a fox", style="watercolour")
+    assert refused.value.key == "input.choice" and "pixel-art" in refused.value.params["allowed"]

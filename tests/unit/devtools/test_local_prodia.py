@@ -405,7 +405,8 @@ async def test_v2_img2img_without_input_parts_is_400(http, prodia):
 
 @pytest.mark.parametrize("job_type", sorted(JOB_TYPES))
 async def test_v2_every_job_type_refuses_unknown_config_keys(http, prodia, job_type):
-    config = {"upscale": 2} if job_type == "inference.upscale.v1" else {"prompt": "a red fox"}  # upscale: no prompt
+    # Only what each type takes: upscale and the classifier take no prompt.
+    config = {"inference.upscale.v1": {"upscale": 2}, "inference.vit.img2label.v1": {}}.get(job_type, {"prompt": "x"})
     status, job = await v2_document(http, prodia, {**config, "bogus": 1}, job_type=job_type)
     assert status == 400
     assert job["error"] == schema_error("/config/additionalProperties: additional properties 'bogus' not allowed")
@@ -670,7 +671,9 @@ async def test_image_huge_fault_streams_without_content_length(http, prodia):
     assert "Content-Length" not in resp.headers
     assert resp.headers["Transfer-Encoding"] == "chunked"
     assert len(body) == 300_000
-    assert body.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(body)) as image:
+        image.verify()  # a whole PNG, every chunk's checksum right: only its size is wrong with it
+    assert prodia.streamed == [300_000]  # all of it was read
 
 
 async def test_not_image_fault(http, prodia):
@@ -917,3 +920,29 @@ async def test_standalone_server_prints_its_url_serves_and_exits_on_sigterm(http
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def labels_of(http, prodia, image: bytes) -> tuple[dict, dict]:
+    """Run the NSFW classifier job on `image`: (its job JSON, its output part as JSON)."""
+    body = {"type": "inference.vit.img2label.v1", "config": {}}
+    async with http.post(f"{prodia.v2_url}/job", data=job_form(body, ("input.png", image)), headers=MULTIPART) as resp:
+        assert resp.status == 200, await resp.text()
+        reader = aiohttp.MultipartReader.from_response(resp)
+        job = await (await reader.next()).json()
+        output = await reader.next()
+        assert output.headers["Content-Type"] == "application/json"
+        return job, await output.json()
+
+
+async def test_v2_classifier_labels_images_by_the_marker_in_their_prompt(http, prodia):
+    async def made(prompt: str) -> bytes:
+        async with http.post(
+            f"{prodia.v2_url}/job", json={"type": FLUX, "config": {"prompt": prompt}}, headers=BEARER
+        ) as resp:
+            return await resp.read()
+
+    marked, plain = await made("a beach, label-high"), await made("a beach")
+    assert (await labels_of(http, prodia, marked))[1] == {"label": "high"}
+    assert (await labels_of(http, prodia, plain))[1] == {"label": "neutral"}
+    job, _ = await labels_of(http, prodia, png_bytes())  # an image this server never made
+    assert job["type"] == "inference.vit.img2label.v1" and job["state"]["current"] == "completed"

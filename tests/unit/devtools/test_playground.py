@@ -125,9 +125,12 @@ async def test_the_page_shows_the_bots_edits_without_a_refresh(tmp_path):
         page = preview._python  # the published projection every browser page polls
         before = page.revision
         await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
-        await asyncio.sleep(0.6)  # a few republish intervals
-        assert page.revision > before
+        for _ in range(1200):  # it republishes every 0.25 s; a minute is a hang guard, not a deadline
+            if PROMPT in json.dumps(page.snapshot):
+                break
+            await asyncio.sleep(0.05)
         assert PROMPT in json.dumps(page.snapshot)
+        assert page.revision > before
 
 
 def _free_port() -> int:
@@ -141,11 +144,10 @@ async def test_run_playground_prints_the_notice_serves_the_page_and_stops_on_can
     port = _free_port()
     task = asyncio.create_task(playground.run_playground({}, port=port))
     out = ""
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        out += capsys.readouterr().out
-        if "Open: " in out:
-            break
+    async with asyncio.timeout(60):  # a hang guard, not a deadline
+        while "Open: " not in out:
+            await asyncio.sleep(0.05)
+            out += capsys.readouterr().out
     assert NOTICE in out and "SIMULATION" in out
     url = out.split("Open: ", 1)[1].split()[0]
     assert url.startswith(f"http://127.0.0.1:{port}/#")
