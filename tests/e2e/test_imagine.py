@@ -411,3 +411,30 @@ async def test_a_servers_default_style_applies_and_can_be_cleared(world, prodia,
     await world.alice.slash(world.channel, "imagine", prompt="a fox")
     first, second = prodia.image_posts()
     assert first.json["style_preset"] == "cinematic" and "style_preset" not in second.json
+
+
+@pytest.mark.simcord(settle_timeout=0.5)
+class TestUploadResumed:
+    @pytest.fixture
+    def bot_env(self) -> dict[str, str]:
+        return {"PRODIA_POLL_INTERVAL": "2", "PRODIA_TIMEOUT": "3600"}
+
+    @pytest.mark.parametrize("api", ["v1"])
+    async def test_an_upload_job_cut_off_by_a_restart_reads_its_upload_again(self, world, prodia, api):
+        from tests.plugins.discord_world import results_in
+
+        prodia.job_duration = 3
+        upload = upload_png((320, 240))
+        try:
+            await world.alice.slash(world.channel, "imagine", prompt="a fox", image=("start.png", upload), strength=0.4)
+        except TimeoutError:
+            pass  # still at Prodia: that is the point
+        rows = await world.bot.pipeline.store._query("SELECT input_url FROM jobs")
+        assert rows[0]["input_url"].endswith("/start.png")  # kept while the job runs
+        await world.restart()
+        await world.env.advance_time(10)
+        (result,) = results_in(world.channel)
+        assert result.embeds[0].description == "Made from the uploaded image (top right), strength 0.4."
+        assert len(prodia.image_posts()) == 1  # polled again by its id, not sent again
+        rows = await world.bot.pipeline.store._query("SELECT state, input_url FROM jobs")
+        assert (rows[0]["state"], rows[0]["input_url"]) == ("delivered", None)  # forgotten once it ended
