@@ -9,7 +9,7 @@ import pytest
 from PIL import BmpImagePlugin, GifImagePlugin, Image, TiffImagePlugin
 
 from bot.core.errors import BadResponse
-from bot.core.images import ImageInfo, fit_to_limit, inspect_image, upscale_fits
+from bot.core.images import ImageInfo, fit_to_limit, inspect_image, prepare_input, upscale_fits
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -163,3 +163,43 @@ def test_fit_to_limit_with_one_scale_re_encodes_but_never_shrinks() -> None:
         fit_to_limit(data, inspect_image(data), 5_000, scales=(1.0,))  # only smaller would fit
     shrunk, info = fit_to_limit(data, inspect_image(data), 5_000)
     assert len(shrunk) <= 5_000 and info.width < 256
+
+
+# -- an upload to start from (prepare_input) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "sent"), [((2048, 1024), (1024, 512)), ((600, 1500), (410, 1024)), ((640, 480), (640, 480))]
+)
+def test_an_upload_is_sent_as_a_png_at_most_1024_on_its_longest_side(
+    size: tuple[int, int], sent: tuple[int, int]
+) -> None:
+    source = noise(*size)
+    prepared = prepare_input(encode(source, "JPEG", quality=95))
+    assert inspect_image(prepared) == ImageInfo("png", "image/png", *sent)
+
+
+def test_an_upload_small_enough_keeps_its_pixels() -> None:
+    source = noise(300, 200, seed=3)
+    prepared = Image.open(io.BytesIO(prepare_input(encode(source, "PNG"))))
+    assert prepared.size == (300, 200) and prepared.convert("RGB").tobytes() == source.tobytes()
+
+
+def test_an_upload_over_the_pixel_cap_is_refused_from_its_header() -> None:
+    data = encode(Image.new("1", (8000, 6000)), "PNG")  # 48 MP: over 40, and small as a file
+    with pytest.raises(BadResponse, match="8000x6000 pixels, over 40 MP"):
+        prepare_input(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"just text", "not a PNG, JPEG or WebP image"),
+        (encode(Image.new("RGB", (10, 10)), "BMP"), "not a PNG, JPEG or WebP image"),
+        (encode(noise(64, 64), "PNG")[:-200], "not a readable image"),
+    ],
+    ids=["text", "bmp", "truncated png"],
+)
+def test_an_upload_that_is_no_usable_image_is_refused_saying_why(data: bytes, reason: str) -> None:
+    with pytest.raises(BadResponse, match=reason):
+        prepare_input(data)

@@ -404,3 +404,22 @@ def test_a_blocked_word_is_found_as_whole_words_and_named_as_written() -> None:
     assert find_blocked("a ＲＥＤ\u00a0dra\u200bgon", blocked) == "Red Dragon"
     assert find_blocked("sand castles, a redragon", blocked) is None
     assert find_blocked("anything", ("\u200b",)) is None  # a stored word that folds to nothing matches nothing
+
+
+def test_a_job_that_never_started_gives_its_cooldown_back_to_the_one_before() -> None:
+    clock = FakeClock()
+    limits = UserLimits(max_jobs=5, cooldown=10, clock=clock)
+    limits.admit(1)(started=True)  # a job started at 1000
+    clock.now = 1011
+    limits.admit(1)(started=False)  # admitted at 1011, never started: the cooldown runs from 1000 again
+    clock.now = 1012
+    limits.admit(1)  # not refused: 12 s since the last start that counted
+    with pytest.raises(Cooldown):
+        limits.admit(1)  # this one started at 1012
+
+
+def test_a_users_first_job_that_never_started_leaves_no_cooldown() -> None:
+    clock = FakeClock()
+    limits = UserLimits(max_jobs=5, cooldown=10, clock=clock)
+    limits.admit(1)(started=False)
+    limits.admit(1)  # at once: nothing counted before

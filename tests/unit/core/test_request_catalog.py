@@ -423,3 +423,16 @@ def test_an_unknown_style_is_refused_naming_the_choices() -> None:
     with pytest.raises(InvalidInput) as refused:
         GenerationRequest(prompt="a fox", style="watercolour")
     assert refused.value.key == "input.choice" and "pixel-art" in refused.value.params["allowed"]
+
+
+@pytest.mark.parametrize("seed", [1.5, "7", True])
+def test_a_seed_must_be_a_whole_number(seed: object) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        GenerationRequest(prompt="a fox", seed=seed)  # type: ignore[arg-type]
+    assert refused.value.key == "input.range" and refused.value.params["name"] == "seed"
+
+
+def test_a_prompt_that_is_not_text_is_an_empty_prompt() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        GenerationRequest(prompt=None)  # type: ignore[arg-type]
+    assert refused.value.key == "input.prompt_empty"
