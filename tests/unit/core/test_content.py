@@ -83,3 +83,8 @@ def test_explicit_terms_match_after_folding(prompt):
 @pytest.mark.parametrize("prompt", ["a nuanced portrait", "a sexton in a church", "a body of water", "a kiss"])
 def test_ordinary_words_are_not_explicit_terms(prompt):
     assert find_blocked(prompt, EXPLICIT_TERMS) is None
+
+
+def test_a_label_without_a_numeric_score_counts_as_scoring_nothing():
+    scored = [{"label": "high"}, {"label": "neutral", "score": "n/a"}, {"label": "low", "score": 0.5}]
+    assert label_of(json.dumps(scored).encode()) == "low"

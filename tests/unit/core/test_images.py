@@ -203,3 +203,15 @@ def test_an_upload_over_the_pixel_cap_is_refused_from_its_header() -> None:
 def test_an_upload_that_is_no_usable_image_is_refused_saying_why(data: bytes, reason: str) -> None:
     with pytest.raises(BadResponse, match=reason):
         prepare_input(data)
+
+
+def test_upscale_fits_at_exactly_the_limit_and_at_exactly_the_pixel_cap() -> None:
+    data = encode(noise(64, 64), "PNG")
+    resized = encode(noise(64, 64).resize((128, 128), Image.Resampling.BILINEAR), "JPEG", quality=50, optimize=True)
+    assert upscale_fits(data, 2, len(resized))  # a result of exactly the limit may be posted
+    assert upscale_fits(encode(Image.new("RGB", (2048, 2048)), "PNG"), 2, 10**9)  # 4096x4096: at the cap, not over
+
+
+def test_an_upload_of_exactly_the_pixel_cap_is_taken() -> None:
+    prepared = prepare_input(encode(Image.new("1", (8000, 5000)), "PNG"))  # 40 MP exactly
+    assert inspect_image(prepared).width == 1024

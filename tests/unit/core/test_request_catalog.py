@@ -436,3 +436,10 @@ def test_a_prompt_that_is_not_text_is_an_empty_prompt() -> None:
     with pytest.raises(InvalidInput) as refused:
         GenerationRequest(prompt=None)  # type: ignore[arg-type]
     assert refused.value.key == "input.prompt_empty"
+
+
+def test_an_unknown_style_names_the_option_and_lists_the_presets_in_order() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        GenerationRequest(prompt="a fox", style="watercolour")
+    assert refused.value.params["name"] == "style"
+    assert refused.value.params["allowed"].startswith("3d-model, analog-film, anime, ")
