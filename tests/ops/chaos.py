@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -31,8 +32,9 @@ import random
 import re
 import sys
 import tempfile
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ import simcord.http.router as simcord_router
 from simcord.backend.errors import BackendError
 
 from bot import create_bot
+from bot.core.jobs import JobQueue
 from bot.core.messages import EN
 from bot.core.prodia.v2 import POST_RESENDS
 from devtools.local_prodia import Fault, LocalProdia
@@ -50,6 +53,8 @@ from tests.plugins.discord_world import bot_settings
 
 MEMBERS = 20
 SUBMIT_PATHS = frozenset({"/v1/sd/generate", "/v2/job", "/v2/job/async"})
+SYNC_PATHS = frozenset({"/v2/job"})
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")  # PNG, JPEG, WebP
 # Chances per request (Prodia) or per eligible REST call (Discord); the rest go through untouched.
 PRODIA_FAULTS = {"429": 0.08, "5xx": 0.08, "disconnect": 0.05, "slow": 0.03}
 JOB_FAILS = 0.05  # chance a job fails at Prodia
@@ -57,6 +62,8 @@ DISCORD_FAULTS = {"5xx": 0.08, "429": 0.05}
 REPLY_DELETED = 0.1  # chance a job's reply is deleted before the bot first edits it
 RESTARTS_AFTER = (70, 140)  # the bot restarts after these many jobs were asked for
 SLOW_SECONDS = 0.2  # a slow answer's delay (real seconds: the local server is outside simcord's clock)
+SETTLE_TIMEOUT = 2.0  # real seconds an actor call waits for the bot to settle
+SETTLE_POLL = 0.002  # real seconds between two looks at the bot's tasks while settling (simcord's `idle`)
 APIS = {  # --api: PRODIA_API and PRODIA_V2_MODE
     "v1": ("v1", "auto"),
     "v2-sync": ("v2", "sync"),
@@ -80,7 +87,7 @@ def pick(rng: random.Random, chances: dict[str, float]) -> str | None:
 
 
 class ChaosProdia(LocalProdia):
-    """The local Prodia server, misbehaving by plan. `answers` keeps what each recorded request got."""
+    """The local Prodia server, misbehaving by plan. `answered` keeps the fault each recorded request got."""
 
     def __init__(self, seed: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -88,6 +95,7 @@ class ChaosProdia(LocalProdia):
         self.answered: dict[int, str] = {}  # index in `requests` -> the fault kind it got
         self.seen: Counter[tuple[str, str, str]] = Counter()
         self.injected: Counter[str] = Counter()
+        self.failing: set[str] = set()  # prompts of the jobs that fail at Prodia
 
     def prompt_of(self, method: str, path: str, body: Any) -> str:
         if method == "POST" and isinstance(body, dict):
@@ -120,11 +128,15 @@ class ChaosProdia(LocalProdia):
             return Fault("disconnect")
         return Fault("slow", delay=SLOW_SECONDS)
 
-    def new_job(self, request: Any, api: str, params: dict, width: int, height: int) -> Any:
-        job = super().new_job(request, api, params, width, height)
-        if draw(self.seed, "job fails", params.get("prompt")).random() < JOB_FAILS:
-            job.fail = True
-            self.injected["job_fails"] += 1
+    def new_job(self, request: Any, api: str, params: dict, width: int, height: int, *args: Any, **kwargs: Any) -> Any:
+        job = super().new_job(request, api, params, width, height, *args, **kwargs)
+        if request.path in SYNC_PATHS:
+            job.duration = 0  # a sync answer waits with `asyncio.sleep`, on the real clock: it comes at once
+        prompt = params.get("prompt")
+        if prompt is not None and draw(self.seed, "job fails", prompt).random() < JOB_FAILS:
+            job.fail = True  # each time it is sent: a job that failed once fails again
+            self.failing.add(prompt)
+            self.injected["job_fails"] = len(self.failing)
         return job
 
 
@@ -186,6 +198,83 @@ def discord_chaos(chaos: DiscordChaos) -> Iterator[None]:
         simcord_router._check_faults = ORIGINAL_CHECK
 
 
+@dataclass
+class Simulation:
+    """What the run patches so that the bot, the local Prodia server and simcord keep one clock, the virtual one, and
+    a run costs little real time (`env` is set once simcord runs; the first bot is made before):
+
+    - the local Prodia server reads `time.monotonic()` outside the bot's scope, where simcord leaves it real: its
+      jobs ran for real seconds while the bot polled them on the virtual clock (a run of 200 v2 async jobs could
+      not take less real time than their durations, 8 at a time). `server_clock` gives the server's modules a
+      `time` whose `monotonic()` is the virtual clock;
+    - a job waiting in the bot's queue (`JobQueue`) waits on other jobs, not on anything simcord knows; undeclared,
+      its wait kept the bot from ever settling while jobs queued, so each `advance_time` moved one timer on and
+      then waited out the settle timeout in real time (a v1 run of 200 jobs took over 6 minutes).
+      `queue_waits_declared` declares it (`external_wait`)."""
+
+    env: Any = None
+
+    def monotonic(self) -> float:
+        return self.env.now().timestamp() if self.env is not None else time.monotonic()
+
+    @contextlib.contextmanager
+    def server_clock(self) -> Iterator[None]:
+        clock = SimulatedTime(self)
+        modules = [
+            module
+            for name, module in list(sys.modules.items())
+            if name.startswith("devtools.local_prodia.") and getattr(module, "time", None) is time
+        ]
+        for module in modules:
+            module.time = clock  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            for module in modules:
+                module.time = time  # type: ignore[attr-defined]
+
+    @contextlib.contextmanager
+    def queue_waits_declared(self) -> Iterator[None]:
+        init, notify = JobQueue.__init__, JobQueue._notify
+
+        def declared_init(queue: JobQueue, *args: Any, **kwargs: Any) -> None:
+            init(queue, *args, **kwargs)
+            queue._changed = DeclaredTurn(self)
+
+        def declared_notify(queue: JobQueue) -> None:
+            notify(queue)
+            queue._changed = DeclaredTurn(self)
+
+        JobQueue.__init__, JobQueue._notify = declared_init, declared_notify  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            JobQueue.__init__, JobQueue._notify = init, notify  # type: ignore[method-assign]
+
+
+class SimulatedTime:
+    """The `time` module as the local Prodia server sees it during a run: `monotonic()` is simcord's clock."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        self.monotonic = simulation.monotonic
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+class DeclaredTurn(asyncio.Event):
+    """`JobQueue`'s wake-up (a fresh one after each change), its waits declared to simcord (`external_wait`)."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        super().__init__()
+        self.simulation = simulation
+
+    async def wait(self) -> Any:
+        if self.simulation.env is None:
+            return await super().wait()
+        return await self.simulation.env.external_wait(super().wait(), reason="a queued job waits for a running slot")
+
+
 class JobLines(logging.Handler):
     """The one INFO line per job (`bot.pipeline`): how often each job was logged delivered."""
 
@@ -199,9 +288,73 @@ class JobLines(logging.Handler):
             self.delivered[str(job.get("id"))] += 1
 
 
+class ServerErrors(logging.Handler):
+    """What the local Prodia server logged as errors (a handler that raised: the bot then sees a bare 500). A run
+    where the harness and the server disagree (a changed signature) would otherwise pass with every job failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        self.errors.append(f"{record.getMessage()}: {error!r}" if error else record.getMessage())
+
+
 def shows(content: str | None, key: str) -> bool:
     """The message shows the catalogue's sentence for `key` (its English text up to the first parameter)."""
     return bool(content) and content.startswith(EN[key].split("{", 1)[0])  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def settling_quickly(env: Any) -> Iterator[None]:
+    """simcord settles by looking at the bot's tasks every `idle` seconds (50 ms) until none is runnable; a task that
+    waits for an HTTP answer or a database write is looked at again only then. A run makes thousands of those, one
+    after another on the virtual clock: at 50 ms each, a 200-job v2 async run took 90 s, at 2 ms 12 s for 100 (the
+    CPU time barely moves). `_settle_internal` is simcord's internal wait, as
+    `tests.plugins.discord_world.arriving_together` replaces it too."""
+    env._settle_internal = functools.partial(type(env)._settle_internal, env, idle=SETTLE_POLL)
+    try:
+        yield
+    finally:
+        del env._settle_internal  # simcord's own again
+
+
+@contextlib.contextmanager
+def unsettled(env: Any) -> Iterator[None]:
+    """An actor call that returns once its interaction reached the bot, without settling: the `advance_time` that
+    follows settles it with the rest on the virtual clock. (A settling call lets every timer due within the settle
+    timeout fire on the real clock: with jobs polling, that made each arrival cost up to 2 real seconds.)"""
+
+    async def not_yet(**_options: Any) -> None:
+        return None
+
+    settling = env._settle_internal
+    env._settle_internal = not_yet
+    try:
+        yield
+    finally:
+        env._settle_internal = settling
+
+
+async def restart(env: Any, new: Any) -> None:
+    """Stop the bot as a process stop does and start `new` in its place. `close()` cancels the jobs in flight (the
+    journal keeps them); whatever else the old bot still had going (a reroll reaction, a progress edit, a store call
+    on a store it closed) ends with its process, so it is cancelled here too. simcord drains the old bot and brings
+    the new one to READY within a fixed 5 s of real time: the clock stands still meanwhile (`_advancing`, as during
+    `advance_time`), or the resumed jobs' polls, due within those 5 s, would keep it from ever settling. A restart
+    that fails anyway ends the run: simcord has stopped then."""
+    old = env.bot
+    await old.close()
+    leftovers = [task for task in env._work.tasks if not task.done()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    env._advancing = True
+    try:
+        await env.restart_bot(new)
+    finally:
+        env._advancing = False
 
 
 async def settle(call: Any) -> bool:
@@ -228,14 +381,14 @@ async def _run(jobs: int, seed: int, prodia_api: str, mode: str, workdir: Path) 
         image_scale=0.0625,
         job_duration=lambda params: draw(seed, "duration", params.get("prompt")).uniform(0.5, 6),
     )
-    if mode == "sync":
-        prodia.job_duration = 0  # a sync answer waits on the server's (real) clock: keep it instant
     chaos = DiscordChaos(seed)
     lines = JobLines()
     pipeline_log = logging.getLogger("bot.pipeline")
     pipeline_log.addHandler(lines)
     level, propagate = pipeline_log.level, pipeline_log.propagate
     pipeline_log.setLevel(logging.INFO)
+    server_log = ServerErrors()
+    logging.getLogger("aiohttp.server").addHandler(server_log)
     await prodia.start()
     settings = bot_settings(
         prodia,
@@ -250,38 +403,57 @@ async def _run(jobs: int, seed: int, prodia_api: str, mode: str, workdir: Path) 
         USER_MAX_JOBS="100",
         PROGRESS_INTERVAL="2",
     )
-    bots = [create_bot(settings)]
+    simulation = Simulation()
+    bots: list[Any] = []
+
+    def new_bot() -> Any:
+        bots.append(create_bot(settings))
+        return bots[-1]
+
     try:
-        with discord_chaos(chaos):
-            async with simcord.run(bots[0], settle_timeout=2, check_errors=False) as env:
-                guild = env.create_guild("Chaos")
-                channel = guild.create_text_channel("gen")
-                members = [guild.add_member(env.create_user(f"user{i}")) for i in range(MEMBERS)]
-                for i in range(jobs):
-                    prompt = f"chaos job {i}"
-                    await settle(members[i % MEMBERS].slash(channel, "imagine", prompt=prompt, seed=i))
-                    if i + 1 in RESTARTS_AFTER:
-                        old = env.bot
-                        await old.close()
-                        bots.append(create_bot(settings))
-                        await settle(env.restart_bot(bots[-1]))
-                    await settle(env.advance_time(0.5))
-                for _ in range(60):  # until the journal is finished, then three recovery passes more
-                    if not await unfinished(env.bot):
-                        break
-                    await settle(env.advance_time(10))
-                for _ in range(3):
-                    await settle(env.advance_time(45))
-                summary = await judge(env.bot, channel, prodia, chaos, lines, jobs, seed, prodia_api, mode)
+        with discord_chaos(chaos), simulation.queue_waits_declared(), simulation.server_clock():
+            async with simcord.run(new_bot(), settle_timeout=SETTLE_TIMEOUT, check_errors=False) as env:
+                simulation.env = env
+                with settling_quickly(env):
+                    channel, restarts = await drive(env, jobs, new_bot)
+                    summary = await judge(
+                        env.bot, channel, prodia, chaos, lines, jobs, seed, prodia_api, mode, server_log.errors
+                    )
+                summary["faults"] = dict(sorted({**summary["faults"], "bot restart": restarts}.items()))
                 summary["violations"] += [f"the bot raised {error!r}" for error in env.errors]
                 return summary
     finally:
         pipeline_log.removeHandler(lines)
         pipeline_log.setLevel(level)
         pipeline_log.propagate = propagate
+        logging.getLogger("aiohttp.server").removeHandler(server_log)
         for made in bots:
             await made.close()
         await prodia.close()
+
+
+async def drive(env: Any, jobs: int, new_bot: Callable[[], Any]) -> tuple[Any, int]:
+    """`jobs` /imagine from `MEMBERS` members, one every half second (virtual), the bot restarted after
+    `RESTARTS_AFTER` of them; then the clock moves on until the journal is finished, and past three recovery passes
+    more. Returns the channel and how many restarts there were."""
+    guild = env.create_guild("Chaos")
+    channel = guild.create_text_channel("gen")
+    members = [guild.add_member(env.create_user(f"user{i}")) for i in range(MEMBERS)]
+    restarts = 0
+    for i in range(jobs):
+        with unsettled(env):
+            await members[i % MEMBERS].slash(channel, "imagine", prompt=f"chaos job {i}", seed=i)
+        await settle(env.advance_time(0.5))
+        if i + 1 in RESTARTS_AFTER:
+            await restart(env, new_bot())
+            restarts += 1
+    for _ in range(60):
+        if not await unfinished(env.bot):
+            break
+        await settle(env.advance_time(10))
+    for _ in range(3):
+        await settle(env.advance_time(45))
+    return channel, restarts
 
 
 async def unfinished(bot: Any) -> int:
@@ -299,24 +471,29 @@ async def judge(
     seed: int,
     prodia_api: str,
     mode: str,
+    server_errors: list[str],
 ) -> dict[str, Any]:
     store = bot.pipeline.store
     rows = await store._query("SELECT id, state, error, attempts, message_id, request FROM jobs")
     history = channel.history()
     by_id = {m.id: m for m in history}
     results = Counter(m.embeds[0].title for m in history if m.embeds and m.attachments)
-    sends: Counter[str] = Counter()
+    sends: Counter[str] = Counter()  # by prompt: each job has its own
     billable: Counter[str] = Counter()
+    other_sends = 0  # jobs without a prompt (a result's content check, where the bot makes one)
     for index, request in enumerate(prodia.requests):
         if request.method == "POST" and request.path in SUBMIT_PATHS:
             prompt = prodia.prompt_of("POST", request.path, request.json)
+            if prompt == "None":
+                other_sends += 1
+                continue
             sends[prompt] += 1
             if prodia.answered.get(index) != "429":
                 billable[prompt] += 1
     max_retries = bot.settings.prodia_max_retries
     most_billable = 1 + (POST_RESENDS if prodia_api == "v2" else max_retries)
     outcomes: Counter[str] = Counter()
-    violations: list[str] = []
+    violations: list[str] = [f"the local Prodia server failed: {error}" for error in server_errors]
     for row in rows:
         prompt = json.loads(row["request"])["prompt"]
         message = by_id.get(row["message_id"])
@@ -324,6 +501,8 @@ async def judge(
             outcome = "image"
             if results[prompt] != 1 or message is None or not message.attachments:
                 violations.append(f"{prompt}: delivered, but {results[prompt]} results in the channel")
+            elif not (await message.attachments[0].read()).startswith(IMAGE_MAGIC):
+                violations.append(f"{prompt}: delivered, but its attachment is not an image")
             if lines.delivered[row["id"]] != 1:
                 violations.append(f"{prompt}: logged delivered {lines.delivered[row['id']]} times")
         elif row["state"] == "failed":
@@ -344,14 +523,19 @@ async def judge(
             violations.append(f"{prompt}: sent {sends[prompt]} times, {billable[prompt]} maybe billed")
     if len(rows) != jobs:
         violations.append(f"{len(rows)} jobs journaled of {jobs} asked for")
+    shown_by_jobs = {row["message_id"] for row in rows}
+    for message in history:  # a second message of one job (its result or its sentence posted twice) belongs to none
+        if message.id not in shown_by_jobs:
+            violations.append(f"message {message.id} belongs to no job: {message.content or message.embeds!r:.80}")
     injected = Counter({f"prodia {k}": v for k, v in prodia.injected.items()}) + chaos.injected
-    injected["bot restart"] = len(RESTARTS_AFTER)
     return {
         "api": prodia_api if prodia_api == "v1" else f"v2 {mode}",
         "seed": seed,
         "jobs": len(rows),
         "outcomes": dict(sorted(outcomes.items(), key=lambda item: -item[1])),
         "faults": dict(sorted(injected.items())),
+        "prodia_requests": len(prodia.requests),
+        "other_sends": other_sends,
         "max_sends_per_job": max(sends.values(), default=0),
         "max_maybe_billed_per_job": max(billable.values(), default=0),
         "sends_allowed": {"in_all": 1 + max_retries, "maybe_billed": most_billable},
@@ -368,6 +552,7 @@ def describe(summary: dict[str, Any]) -> str:
             f"chaos run: {summary['jobs']} jobs, {summary['api']}, seed {summary['seed']}",
             f"outcomes: {outcomes}",
             f"faults injected: {faults}",
+            f"requests to Prodia: {summary['prodia_requests']} (job sends without a prompt: {summary['other_sends']})",
             f"most sends to Prodia for one job: {summary['max_sends_per_job']} (policy: {allowed['in_all']}); "
             f"most that may have been billed: {summary['max_maybe_billed_per_job']} "
             f"(policy: {allowed['maybe_billed']})",
