@@ -1,22 +1,28 @@
-"""`python -m tests.ops.chaos [--jobs 200] [--seed 14] [--api v2-sync]`: the bot under random faults, and what
-came of it.
+"""`python -m tests.ops.chaos [--jobs 200] [--seed 14] [--api v2-sync|v2-async|v1|all]`: the bot under random
+faults, and what came of it.
 
 The real bot (under simcord, on its virtual clock) takes `--jobs` /imagine from 20 members, one every half second,
 against the local Prodia server, while both sides misbehave at random from `--seed`:
 
-- Prodia, on any API request: 429 with Retry-After, 500/502/503, a dropped connection, a slow answer; and some jobs
-  fail at Prodia (`job_fails`). Each request's fault is drawn from the seed, the job's prompt, the request's kind and
-  how many of that kind the job sent before, so the plan does not depend on the order requests happen to arrive in.
+- Prodia, on any request (API calls, polls, image downloads): 429 with Retry-After, 500/502/503, a dropped
+  connection, a slow answer; and some jobs fail at Prodia (`job_fails`). Each request's fault is drawn from the seed,
+  the job's prompt (a job without one, such as a content check, by its body), the request's kind and how many of that
+  kind the job sent before, so the plan does not depend on the order requests happen to arrive in.
 - Discord: 5xx and 429 on the bot's edits, new messages and reactions (drawn the same way from the method, path and
   occurrence); some replies are deleted while their job runs (a moderator deletes them); and the bot restarts twice
   (a clean stop: its jobs are cancelled and resumed by the next start).
 
-Then the clock moves on past three recovery passes, and every job is checked: it ended (no unfinished journal row);
-its message shows its image, once, or one sentence saying what went wrong (or, if Discord refused every way to show
-anything, it was given up with a logged reason); it was delivered at most once (one `outcome=delivered` log line, one
-result message); and it was sent to Prodia no more often than the retry policy allows (`bot.core.prodia.base`:
+Then the clock moves on past three recovery passes, and every job is checked (`VIOLATIONS`): it ended (no unfinished
+journal row); its message shows its image (an attachment that is a PNG, JPEG or WebP), once, or one sentence saying
+what went wrong (or, if Discord refused every way to show anything, it was given up with a logged reason); it was
+delivered at most once (one `outcome=delivered` log line, one result message, no message in the channel that belongs
+to no job); and it was sent to Prodia no more often than the retry policy allows (`bot.core.prodia.base`:
 1 + PRODIA_MAX_RETRIES sends in all; for v2 at most 1 + POST_RESENDS that may have run, i.e. not answered 429), with
 `jobs.attempts` equal to the sends the server saw. `run()` returns the summary; `tests/ops/test_chaos.py` asserts on it.
+
+One clock for all (see `Simulation`, `settling_quickly`, `unsettled`, `restart`): the local server's jobs run on the
+virtual clock too, and nothing waits on the real one but HTTP and database round trips, so 200 jobs take seconds
+(v2 sync) to half a minute (v2 async) of real time.
 """
 
 from __future__ import annotations
@@ -54,6 +60,10 @@ from tests.plugins.discord_world import bot_settings
 MEMBERS = 20
 SUBMIT_PATHS = frozenset({"/v1/sd/generate", "/v2/job", "/v2/job/async"})
 SYNC_PATHS = frozenset({"/v2/job"})
+# What `judge` finds wrong, by the guarantee broken: a job not ended; one whose message shows neither its image nor
+# its sentence; one shown twice (or a message of no job); one sent to Prodia more often than the retry policy allows;
+# one whose journal (`jobs.attempts`) does not count the sends the server saw; an error raised.
+VIOLATIONS = ("unfinished", "not shown", "twice", "over the retry policy", "journal", "errors")
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")  # PNG, JPEG, WebP
 # Chances per request (Prodia) or per eligible REST call (Discord); the rest go through untouched.
 PRODIA_FAULTS = {"429": 0.08, "5xx": 0.08, "disconnect": 0.05, "slow": 0.03}
@@ -61,7 +71,7 @@ JOB_FAILS = 0.05  # chance a job fails at Prodia
 DISCORD_FAULTS = {"5xx": 0.08, "429": 0.05}
 REPLY_DELETED = 0.1  # chance a job's reply is deleted before the bot first edits it
 RESTARTS_AFTER = (70, 140)  # the bot restarts after these many jobs were asked for
-SLOW_SECONDS = 0.2  # a slow answer's delay (real seconds: the local server is outside simcord's clock)
+SLOW_SECONDS = 0.2  # a slow answer's delay (real seconds: the local server sleeps on the real clock)
 SETTLE_TIMEOUT = 2.0  # real seconds an actor call waits for the bot to settle
 SETTLE_POLL = 0.002  # real seconds between two looks at the bot's tasks while settling (simcord's `idle`)
 APIS = {  # --api: PRODIA_API and PRODIA_V2_MODE
@@ -101,16 +111,26 @@ class ChaosProdia(LocalProdia):
         if method == "POST" and isinstance(body, dict):
             config = body.get("config")
             return str((config if isinstance(config, dict) else body).get("prompt"))
-        match = re.search(r"/job/(?:async/)?([0-9a-f-]{36})", path)
+        match = re.search(r"/(?:job/|job/async/|images/)([0-9a-f-]{36})", path)  # a poll, an output, a v1 image
         job = self.jobs.get(match.group(1)) if match else None
         return str(job.params.get("prompt")) if job else "?"
+
+    def subject_of(self, request: Any) -> str:
+        """What a request's faults are drawn for: its job's prompt; for a job without one (a content check), its body
+        less the multipart boundary (random per send), so that the same check sent again draws the same way."""
+        prompt = self.prompt_of(request.method, request.path, request.json)
+        if prompt not in ("None", "?") or request.method != "POST":
+            return prompt
+        boundary = request.headers.get("Content-Type", "").partition("boundary=")[2].strip('"').encode()
+        body = request.body.replace(boundary, b"") if boundary else request.body
+        return "body " + hashlib.sha256(body).hexdigest()[:16]
 
     def take_fault(self, path: str, kinds: Any) -> Fault | None:
         fault = super().take_fault(path, kinds)
         if fault is not None or kinds != REQUEST_FAULTS:
             return fault
         request = self.requests[-1]  # `_record` appended it just now, with no await in between
-        prompt = self.prompt_of(request.method, path, request.json)
+        prompt = self.subject_of(request)
         kind_of_path = re.sub(r"[0-9a-f-]{36}", "{id}", path)
         nth = self.seen[prompt, request.method, kind_of_path]
         self.seen[prompt, request.method, kind_of_path] += 1
@@ -191,7 +211,7 @@ ORIGINAL_CHECK = simcord_router._check_faults
 
 @contextlib.contextmanager
 def discord_chaos(chaos: DiscordChaos) -> Iterator[None]:
-    simcord_router._check_faults = chaos.check  # type: ignore[assignment]  # `dispatch` looks it up by name
+    simcord_router._check_faults = chaos.check  # `dispatch` looks it up by name
     try:
         yield
     finally:
@@ -245,7 +265,7 @@ class Simulation:
             notify(queue)
             queue._changed = DeclaredTurn(self)
 
-        JobQueue.__init__, JobQueue._notify = declared_init, declared_notify  # type: ignore[method-assign]
+        JobQueue.__init__, JobQueue._notify = declared_init, declared_notify  # type: ignore[method-assign, assignment]
         try:
             yield
         finally:
@@ -367,12 +387,21 @@ async def settle(call: Any) -> bool:
 
 
 async def run(jobs: int = 200, seed: int = 14, api: str = "v2-sync", workdir: Path | None = None) -> dict[str, Any]:
-    """One chaos run; returns its summary (see the module's docstring) with `violations`, empty when all held."""
+    """One chaos run; returns its summary (see the module's docstring) with `violations` by kind (`VIOLATIONS`), each
+    empty when all held, and the real `seconds` it took."""
     prodia_api, mode = APIS[api]
-    with contextlib.ExitStack() as stack:
-        if workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        return await _run(jobs, seed, prodia_api, mode, workdir)
+    started = time.perf_counter()  # real time (simcord moves `time.monotonic`, not this)
+    state = random.getstate()
+    random.seed(seed)  # the bot's jitter (retry back-off, polls) from the seed too, so a run can be repeated
+    try:
+        with contextlib.ExitStack() as stack:
+            if workdir is None:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            summary = await _run(jobs, seed, prodia_api, mode, workdir)
+    finally:
+        random.setstate(state)
+    summary["seconds"] = time.perf_counter() - started
+    return summary
 
 
 async def _run(jobs: int, seed: int, prodia_api: str, mode: str, workdir: Path) -> dict[str, Any]:
@@ -420,7 +449,7 @@ async def _run(jobs: int, seed: int, prodia_api: str, mode: str, workdir: Path) 
                         env.bot, channel, prodia, chaos, lines, jobs, seed, prodia_api, mode, server_log.errors
                     )
                 summary["faults"] = dict(sorted({**summary["faults"], "bot restart": restarts}.items()))
-                summary["violations"] += [f"the bot raised {error!r}" for error in env.errors]
+                summary["violations"]["errors"] += [f"the bot raised {error!r}" for error in env.errors]
                 return summary
     finally:
         pipeline_log.removeHandler(lines)
@@ -480,11 +509,12 @@ async def judge(
     results = Counter(m.embeds[0].title for m in history if m.embeds and m.attachments)
     sends: Counter[str] = Counter()  # by prompt: each job has its own
     billable: Counter[str] = Counter()
-    other_sends = 0  # jobs without a prompt (a result's content check, where the bot makes one)
+    prompts = {json.loads(row["request"])["prompt"] for row in rows}
+    other_sends = 0  # jobs that are no /imagine of the run (a result's content check, where the bot makes one)
     for index, request in enumerate(prodia.requests):
         if request.method == "POST" and request.path in SUBMIT_PATHS:
             prompt = prodia.prompt_of("POST", request.path, request.json)
-            if prompt == "None":
+            if prompt not in prompts:
                 other_sends += 1
                 continue
             sends[prompt] += 1
@@ -493,40 +523,46 @@ async def judge(
     max_retries = bot.settings.prodia_max_retries
     most_billable = 1 + (POST_RESENDS if prodia_api == "v2" else max_retries)
     outcomes: Counter[str] = Counter()
-    violations: list[str] = [f"the local Prodia server failed: {error}" for error in server_errors]
+    violations: dict[str, list[str]] = {kind: [] for kind in VIOLATIONS}
+    violations["errors"] += [f"the local Prodia server failed: {error}" for error in server_errors]
     for row in rows:
         prompt = json.loads(row["request"])["prompt"]
         message = by_id.get(row["message_id"])
         if row["state"] == "delivered":
             outcome = "image"
-            if results[prompt] != 1 or message is None or not message.attachments:
-                violations.append(f"{prompt}: delivered, but {results[prompt]} results in the channel")
+            if results[prompt] > 1:
+                violations["twice"].append(f"{prompt}: delivered, and {results[prompt]} results in the channel")
+            if message is None or not message.attachments or not results[prompt]:
+                violations["not shown"].append(f"{prompt}: delivered, but its message shows no result")
             elif not (await message.attachments[0].read()).startswith(IMAGE_MAGIC):
-                violations.append(f"{prompt}: delivered, but its attachment is not an image")
+                violations["not shown"].append(f"{prompt}: delivered, but its attachment is not an image")
             if lines.delivered[row["id"]] != 1:
-                violations.append(f"{prompt}: logged delivered {lines.delivered[row['id']]} times")
+                violations["twice"].append(f"{prompt}: logged delivered {lines.delivered[row['id']]} times")
         elif row["state"] == "failed":
             outcome = row["error"]
             if results[prompt]:
-                violations.append(f"{prompt}: failed ({row['error']}), yet its image is in the channel")
+                violations["twice"].append(f"{prompt}: failed ({row['error']}), yet its image is in the channel")
             if row["error"] != "error.undeliverable" and not (
                 message is not None and shows(message.content, row["error"])
             ):
-                violations.append(f"{prompt}: failed ({row['error']}), but its message does not say so")
+                violations["not shown"].append(f"{prompt}: failed ({row['error']}), but its message does not say so")
         else:
             outcome = "stuck"
-            violations.append(f"{prompt}: unfinished ({row['state']})")
+            violations["unfinished"].append(f"{prompt}: unfinished ({row['state']})")
         outcomes[outcome] += 1
         if sends[prompt] != row["attempts"]:
-            violations.append(f"{prompt}: sent {sends[prompt]} times, journaled {row['attempts']}")
+            violations["journal"].append(f"{prompt}: sent {sends[prompt]} times, journaled {row['attempts']}")
         if sends[prompt] > 1 + max_retries or billable[prompt] > most_billable:
-            violations.append(f"{prompt}: sent {sends[prompt]} times, {billable[prompt]} maybe billed")
+            violations["over the retry policy"].append(
+                f"{prompt}: sent {sends[prompt]} times, {billable[prompt]} of them maybe billed"
+            )
     if len(rows) != jobs:
-        violations.append(f"{len(rows)} jobs journaled of {jobs} asked for")
+        violations["unfinished"].append(f"{len(rows)} jobs journaled of {jobs} asked for")
     shown_by_jobs = {row["message_id"] for row in rows}
     for message in history:  # a second message of one job (its result or its sentence posted twice) belongs to none
         if message.id not in shown_by_jobs:
-            violations.append(f"message {message.id} belongs to no job: {message.content or message.embeds!r:.80}")
+            shown = message.content or (message.embeds[0].title if message.embeds else "")
+            violations["twice"].append(f"message {message.id} belongs to no job: {shown!r:.80}")
     injected = Counter({f"prodia {k}": v for k, v in prodia.injected.items()}) + chaos.injected
     return {
         "api": prodia_api if prodia_api == "v1" else f"v2 {mode}",
@@ -552,12 +588,14 @@ def describe(summary: dict[str, Any]) -> str:
             f"chaos run: {summary['jobs']} jobs, {summary['api']}, seed {summary['seed']}",
             f"outcomes: {outcomes}",
             f"faults injected: {faults}",
-            f"requests to Prodia: {summary['prodia_requests']} (job sends without a prompt: {summary['other_sends']})",
+            f"requests to Prodia: {summary['prodia_requests']} (other jobs sent, such as content checks: "
+            f"{summary['other_sends']})",
             f"most sends to Prodia for one job: {summary['max_sends_per_job']} (policy: {allowed['in_all']}); "
             f"most that may have been billed: {summary['max_maybe_billed_per_job']} "
             f"(policy: {allowed['maybe_billed']})",
-            f"violations: {len(summary['violations'])}",
-            *(f"  {v}" for v in summary["violations"]),
+            f"took {summary['seconds']:.0f} s",
+            f"violations: {sum(map(len, summary['violations'].values()))}",
+            *(f"  {kind}: {v}" for kind, found in summary["violations"].items() for v in found),
         ]
     )
 
@@ -566,12 +604,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.ops.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--api", choices=sorted(APIS), default="v2-sync")
+    parser.add_argument("--api", choices=[*APIS, "all"], default="v2-sync")
     args = parser.parse_args(argv)
     logging.getLogger().addHandler(logging.NullHandler())  # the figures only: the bot's own lines stay quiet
-    summary = asyncio.run(run(args.jobs, args.seed, args.api))
-    print(describe(summary))
-    return 1 if summary["violations"] else 0
+    failed = False
+    for api in APIS if args.api == "all" else [args.api]:
+        summary = asyncio.run(run(args.jobs, args.seed, api))
+        print(describe(summary), flush=True)
+        failed |= any(summary["violations"].values())
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

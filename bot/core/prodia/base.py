@@ -315,7 +315,23 @@ class ProdiaClient:
             raise BadResponse(f"image URL on a host that is not allowed: {parts.scheme}://{parts.hostname}")
 
     async def download_image(self, url: str) -> bytes:
-        """GET an image from an allowed host, re-checking each redirect, capped while streaming."""
+        """GET an image from an allowed host, re-checking each redirect, capped while streaming. A 429, a 5xx or a
+        dropped connection is tried again (at most PRODIA_MAX_RETRIES times, waiting as `_call` waits): the job is
+        done and paid for by then, and a download is not billed."""
+        attempt = 0
+        while True:
+            try:
+                return await self._download(url, attempt)
+            except _TryAgain as again:
+                if attempt >= self.max_retries:
+                    raise again.error from None
+                attempt += 1
+                self.observer.retrying(again.error)
+                log.info("Prodia image download: %s; retry %d/%d in %.2f s", again.error, attempt, self.max_retries,
+                         again.wait)  # fmt: skip
+                await self.sleep(again.wait)
+
+    async def _download(self, url: str, attempt: int) -> bytes:
         for _ in range(MAX_REDIRECTS + 1):
             self.check_image_url(url)
             try:
@@ -324,11 +340,22 @@ class ProdiaClient:
                         url = urljoin(url, resp.headers["Location"])
                         continue
                     if resp.status != 200:
-                        raise BadResponse(f"image download answered HTTP {resp.status}")
+                        problem = f"image download answered HTTP {resp.status}"
+                        wait = self._retry_wait(resp, attempt)
+                        if wait is None:
+                            raise BadResponse(problem)
+                        raise _TryAgain(CapacityError(problem) if resp.status == 429 else ServerError(problem), wait)
                     return await read_capped(resp, self.max_image_bytes)
             except aiohttp.ClientError as exc:
-                raise ServerError(f"image download failed: {type(exc).__name__}") from None
+                dropped = ServerError(f"image download failed: {type(exc).__name__}")
+                raise _TryAgain(dropped, self._backoff(attempt)) from None
         raise BadResponse("image download redirected too often")
+
+
+class _TryAgain(Exception):
+    def __init__(self, error: ProdiaError, wait: float) -> None:
+        super().__init__(str(error))
+        self.error, self.wait = error, wait
 
 
 async def _ignore(_: Progress) -> None:
