@@ -162,7 +162,7 @@ class JobPipeline:
             if origin.content_policy != "allow" and (word := find_blocked(value, EXPLICIT_TERMS)):
                 raise ExplicitPrompt("explicit prompt", word=word)
         place = self.queue.reserve()  # QueueFull
-        caps = self.daily_caps(origin, settings)
+        caps = self.daily_caps(origin.user_id, origin.guild_id, settings)
         claim = Claim(uuid.uuid4().hex, origin.user_id, origin.guild_id, tuple(cap.scope for cap in caps))
         try:
             reservation = await bounded(self.limits.reserve(claim, caps))
@@ -178,11 +178,8 @@ class JobPipeline:
         if self.prodia_slots is not None:
             await self.prodia_slots.renew()
 
-    def daily_caps(self, origin: Origin, settings: GuildSettings) -> tuple[DailyLimit, ...]:
+    def daily_caps(self, user_id: int, guild_id: int | None, settings: GuildSettings) -> tuple[DailyLimit, ...]:
         """The server's cap (`/settings`), or DM_DAILY_CAP in a DM; USER_DAILY_CAP everywhere. 0 or None: none."""
-        return self.caps_of(origin.user_id, origin.guild_id, settings)
-
-    def caps_of(self, user_id: int, guild_id: int | None, settings: GuildSettings) -> tuple[DailyLimit, ...]:
         caps = []
         if guild_id is not None and settings.daily_cap:
             caps.append(DailyLimit(CapScope("guild", guild_id), settings.daily_cap))
@@ -197,7 +194,7 @@ class JobPipeline:
     ) -> list[tuple[str, int, int]]:
         """(scope kind, cap, images left today) for each daily cap on `user_id` there, as the journal counts them now
         (jobs being admitted at this moment aside): for /help. LimitsUnavailable if it cannot be read in time."""
-        caps = self.caps_of(user_id, guild_id, settings)
+        caps = self.daily_caps(user_id, guild_id, settings)
         if not caps:
             return []
         try:

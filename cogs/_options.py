@@ -13,7 +13,7 @@ from bot.core.errors import InvalidInput
 from bot.core.messages import text
 from bot.core.model_lists import SAMPLERS
 from bot.core.request import ASPECT_RATIOS, STYLES, GenerationRequest
-from bot.core.store import DEFAULT_FIELDS, Defaults, GuildSettings
+from bot.core.store import DEFAULT_FIELDS, Defaults
 from bot.i18n import cmd
 from bot.render import FIELD_MAX, NAME_MAX, shown, truncate
 
@@ -22,7 +22,7 @@ ASPECT_CHOICES = [app_commands.Choice(name=cmd(f"aspect.{name}"), value=name) fo
 STYLE_CHOICES = [app_commands.Choice(name=name, value=name) for name in STYLES]
 
 
-def merge_defaults(layers: Sequence[Defaults | GuildSettings], **given: Any) -> GenerationRequest:
+def merge_defaults(layers: Sequence[Defaults], **given: Any) -> GenerationRequest:
     """What the user gave, else the first of `layers` that sets it (the user's preferences, the channel's defaults,
     the server's, in that order), else the built-in one."""
     values = {name: value for name, value in given.items() if value is not None}
@@ -72,7 +72,7 @@ def describe_defaults(defaults: Defaults, locale: str | None) -> discord.Embed:
     return embed
 
 
-def default_of(layers: Sequence[Defaults | GuildSettings], name: str) -> Any:
+def default_of(layers: Sequence[Defaults], name: str) -> Any:
     """The first of `layers` that sets `name`, else None."""
     return next((value for layer in layers if (value := getattr(layer, name)) is not None), None)
 

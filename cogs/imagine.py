@@ -26,7 +26,7 @@ from bot.core.request import (
     GenerationRequest,
     check_length,
 )
-from bot.core.store import Defaults, GuildSettings
+from bot.core.store import GuildSettings
 from bot.delivery import Reply
 from bot.i18n import cmd
 from bot.pipeline import content_policy, megabytes
@@ -114,10 +114,7 @@ class Imagine(commands.Cog):
             defaults = await pipeline.guild_settings(interaction.guild_id)
             channel_id = interaction.channel_id if interaction.guild_id is not None else None
             # Typed > the user's preferences > the channel's defaults > the server's > built-in.
-            layers: list[Defaults | GuildSettings] = [
-                *await pipeline.personal_defaults(interaction.user.id, channel_id),
-                defaults,
-            ]
+            layers = [*await pipeline.personal_defaults(interaction.user.id, channel_id), defaults]
             merged = merge_defaults(layers, **given)  # InvalidInput: a default out of range for this request
             origin = job_origin(interaction, defaults)
             if image is None:

@@ -14,6 +14,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from email.message import MIMEPart
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +55,15 @@ class RecordedRequest:
     body: bytes
     json: Any | None  # the parsed JSON body, or None
     via_proxy: bool  # the request line was absolute-form, as a forward proxy sends it
+
+    def form_parts(self) -> dict[str, MIMEPart]:
+        """The parts of a multipart/form-data body, by name (ValueError if the body is not one): what a test reads
+        of a job sent with its image."""
+        content_type = self.headers.get("Content-Type", "")
+        if not content_type.startswith("multipart/form-data; boundary="):
+            raise ValueError(f"not a multipart/form-data request: {content_type!r}")
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + self.body)
+        return {str(part.get_param("name", header="content-disposition")): part for part in message.iter_parts()}
 
 
 @dataclass

@@ -26,9 +26,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import HTTP
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,16 +93,8 @@ def posts(server: LocalProdia, path: str) -> list[RecordedRequest]:
     return [r for r in server.requests if r.method == "POST" and r.path == path]
 
 
-def form_parts(request: RecordedRequest) -> dict[str, EmailMessage]:
-    """The parts of a multipart/form-data body, by name."""
-    content_type = request.headers["Content-Type"]
-    assert content_type.startswith("multipart/form-data; boundary="), content_type
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + request.body)
-    return {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
-
-
 def job_part(request: RecordedRequest) -> dict:
-    part = form_parts(request)["job"]
+    part = request.form_parts()["job"]
     assert part.get_content_type() == "application/json"
     assert part.get_filename() == "job.json"
     return json.loads(part.get_content())
@@ -172,7 +161,7 @@ async def test_v2_input_image_part(node, server, tmp_path):
     assert result.get("ok"), result
     assert result["magic"].startswith(JPEG)
     [request] = posts(server, "/v2/job")
-    parts = form_parts(request)
+    parts = request.form_parts()
     assert parts["input"].get_content_type() == "image/jpeg" and parts["input"].get_filename() == "image.jpg"
     assert parts["input"].get_content() == source.read_bytes()
     assert job_part(request) == {"type": IMG2IMG, "config": {"prompt": PROMPT}}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from email.parser import BytesParser
-from email.policy import HTTP
 
 import discord
 import pytest
@@ -237,10 +235,7 @@ def size_of(data: bytes) -> tuple[int, int]:
 
 def multipart(post) -> tuple[dict, bytes]:
     """(the job.json part, the input part's bytes) of a v2 multipart request."""
-    content_type = post.headers["Content-Type"]
-    assert content_type.startswith("multipart/form-data"), content_type
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + post.body)
-    parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+    parts = post.form_parts()
     return json.loads(parts["job"].get_content()), parts["input"].get_content()
 
 

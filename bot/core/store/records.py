@@ -18,27 +18,9 @@ class StoreError(Exception):
 
 
 @dataclass(frozen=True)
-class GuildSettings:
-    """A guild's defaults; None means "use the built-in default"."""
-
-    model: str | None = None
-    sampler: str | None = None
-    steps: int | None = None
-    cfg: float | None = None
-    negative_prompt: str | None = None
-    aspect_ratio: str | None = None
-    style: str | None = None
-    reroll: str = "requester"
-    blocked_words: tuple[str, ...] = ()
-    daily_cap: int | None = None
-    locale: str | None = None  # the language of public messages ("en", "ru"); None follows the server's locale
-    nsfw: str = "block"  # results that may be sexual, in ordinary channels and DMs: block | spoiler
-    nsfw_age_restricted: str = "allow"  # and in age-restricted channels: allow | block | spoiler
-
-
-@dataclass(frozen=True)
 class Defaults:
-    """Image defaults of one layer below the server's: a user's preferences, or a channel's. None: not set."""
+    """Image defaults of one layer: a user's preferences, a channel's, a server's. None: not set (the next layer's, or
+    the built-in one, applies)."""
 
     model: str | None = None
     sampler: str | None = None
@@ -50,6 +32,18 @@ class Defaults:
 
 
 DEFAULT_FIELDS = tuple(f.name for f in fields(Defaults))  # what a server, a channel or a user may default
+
+
+@dataclass(frozen=True)
+class GuildSettings(Defaults):
+    """A guild's image defaults and its policies."""
+
+    reroll: str = "requester"
+    blocked_words: tuple[str, ...] = ()
+    daily_cap: int | None = None
+    locale: str | None = None  # the language of public messages ("en", "ru"); None follows the server's locale
+    nsfw: str = "block"  # results that may be sexual, in ordinary channels and DMs: block | spoiler
+    nsfw_age_restricted: str = "allow"  # and in age-restricted channels: allow | block | spoiler
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,6 @@ import base64
 import io
 import json
 import random
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import HTTP
 
 import aiohttp
 import pytest
@@ -74,16 +71,8 @@ def posts(server: LocalProdia, path: str) -> list[RecordedRequest]:
     return [r for r in server.requests if r.method == "POST" and r.path == path]
 
 
-def form_parts(recorded: RecordedRequest) -> dict[str, EmailMessage]:
-    """The parts of a multipart/form-data request body, by name."""
-    content_type = recorded.headers["Content-Type"]
-    assert content_type.startswith("multipart/form-data; boundary="), content_type
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + recorded.body)
-    return {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
-
-
 def job_part(recorded: RecordedRequest) -> dict:
-    part = form_parts(recorded)["job"]
+    part = recorded.form_parts()["job"]
     assert (part.get_content_type(), part.get_filename()) == ("application/json", "job.json")
     return json.loads(part.get_content())
 
@@ -177,7 +166,7 @@ async def test_v2_variation_sends_the_image_as_an_input_part_of_the_img2img_type
     [call] = posts(prodia, path)
     assert call.headers["Authorization"] == f"Bearer {KEY}"
     assert call.query == {"price": "true"}
-    parts = form_parts(call)
+    parts = call.form_parts()
     assert list(parts) == ["input", "job"]  # the official client's order
     assert (parts["input"].get_filename(), parts["input"].get_content_type()) == ("input.png", "image/png")
     assert parts["input"].get_content() == image
@@ -208,7 +197,7 @@ async def test_v2_upscale_names_its_input_and_doubles_its_size(prodia, session, 
     image = image_bytes((40, 30), fmt="JPEG")
     result = await make_client(session, prodia, "v2", PRODIA_V2_MODE=mode).generate(upscale("v2", image))
     [call] = posts(prodia, path)
-    parts = form_parts(call)
+    parts = call.form_parts()
     assert (parts["input"].get_filename(), parts["input"].get_content_type()) == ("input.jpg", "image/jpeg")
     assert parts["input"].get_content() == image
     assert job_part(call) == {"type": "inference.upscale.v1", "config": {"image": "input.jpg", "upscale": 2}}
@@ -234,7 +223,7 @@ async def test_v2_action_sent_again_after_a_429_carries_the_same_parts(prodia, s
     image = image_bytes()
     result = await make_client(session, prodia, "v2").generate(upscale("v2", image))
     first, second = posts(prodia, "/v2/job")
-    assert form_parts(first)["input"].get_content() == form_parts(second)["input"].get_content() == image
+    assert first.form_parts()["input"].get_content() == second.form_parts()["input"].get_content() == image
     assert job_part(first) == job_part(second)
     assert size_of(result.image) == (128, 96)
 
