@@ -1,11 +1,13 @@
 """The local server's core: lifecycle, recorded requests, jobs and the helpers the handlers share.
 
 Job progress is computed from ``time.monotonic()`` at request time and all waiting is ``asyncio.sleep``,
-so it runs unchanged under a simulated clock. The protocol handlers live in `v1` and `v2`, the control
-API in `control`, faults and their answers in `faults`."""
+so it runs unchanged under a simulated clock. A test that must know jobs are running, however fast or slow the
+machine, holds them at a gate instead (`LocalProdia.hold`): they start and do not finish until it releases them.
+The protocol handlers live in `v1` and `v2`, the control API in `control`, faults and their answers in `faults`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -79,6 +81,7 @@ class Job:
     queued_fraction: float = 0.0
     fail: bool = False
     never_finish: bool = False
+    held: bool = False  # at the gate (`LocalProdia.hold`): running until released
     polls: int = 0
     found_wall: float | None = None  # v1: time.time() of the first poll answered "succeeded"
     image_format: str = "png"  # v1: what its imageUrl serves, "png" or "jpeg"
@@ -89,13 +92,13 @@ class Job:
 
     def status(self, now: float | None = None) -> str:
         elapsed = (time.monotonic() if now is None else now) - self.created_at
-        if self.never_finish or elapsed < self.duration:
+        if self.never_finish or self.held or elapsed < self.duration:
             return "queued" if elapsed < self.duration * self.queued_fraction else "generating"
         return "failed" if self.fail else "succeeded"
 
     @property
     def finished_wall(self) -> float | None:
-        return None if self.never_finish else self.created_wall + self.duration
+        return None if self.never_finish or self.held else self.created_wall + self.duration
 
 
 class LocalProdia:
@@ -136,6 +139,9 @@ class LocalProdia:
         self.jobs: dict[str, Job] = {}
         self.faults = Faults()  # a list: tests read and compare it
         self.streamed: list[int] = []  # bytes of each ``image_huge`` answer written before it ended, in order
+        self.gate_listeners: list[Callable[[], None]] = []  # called on the server's loop when the gate changes
+        self._to_hold: int | None = 0  # image jobs the gate still holds: 0 none, None every one
+        self._gate_changed = asyncio.Event()  # set (and replaced) on each change at the gate
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -246,6 +252,11 @@ class LocalProdia:
             extra=dict(action or {}),
         )
         self.jobs[job.id] = job
+        if self._to_hold != 0 and job.extra.get("kind") != "classify":
+            job.held = True
+            if self._to_hold is not None:
+                self._to_hold -= 1
+            self._gate_change()
         return job
 
     def _scaled(self, size: int) -> int:
@@ -261,6 +272,49 @@ class LocalProdia:
         for job in running:
             job.duration = now - job.created_at + rng.uniform(0.0, spread)
         return len(running)
+
+    # -- the gate: jobs that run until a test lets them finish ----------------------------------
+
+    def hold(self, jobs: int | None = None) -> None:
+        """Hold the next `jobs` image jobs (every one until `release()`, if None) at a gate: each starts as
+        usual (v1 and v2 async answer it queued or generating, v2 sync keeps its request open) and does not
+        finish until `release()`. A test that needs jobs running at a moment waits for them (`wait_held`)
+        instead of counting on a duration the machine's speed decides. The NSFW classifier's jobs pass."""
+        self._to_hold = jobs
+
+    @property
+    def held(self) -> list[Job]:
+        """The jobs waiting at the gate, oldest first."""
+        return [job for job in self.jobs.values() if job.held]
+
+    async def wait_held(self, count: int) -> list[Job]:
+        """Wait until `count` jobs are held at the gate (a test bounds how long with its own timeout)."""
+        while len(self.held) < count:
+            await self._gate_changed.wait()
+        return self.held
+
+    def release(self) -> int:
+        """Open the gate: the held jobs finish now (or when their `job_duration` ends, if later), and later jobs
+        are not held. Returns how many were held."""
+        self._to_hold = 0
+        now = time.monotonic()
+        held = self.held
+        for job in held:
+            job.held = False
+            job.duration = max(job.duration, now - job.created_at)
+        self._gate_change()
+        return len(held)
+
+    async def until_released(self, job: Job) -> None:
+        """Return once `job` is not held (v2 sync answers then)."""
+        while job.held:
+            await self._gate_changed.wait()
+
+    def _gate_change(self) -> None:
+        self._gate_changed.set()
+        self._gate_changed = asyncio.Event()  # a fresh one for the next change; waiters on this one wake
+        for listener in self.gate_listeners:
+            listener()
 
     # -- faults --------------------------------------------------------------------------------
 

@@ -146,7 +146,11 @@ class V2Api:
             return refusal
         if job.never_finish:
             await asyncio.Future()  # cancelled when the server closes
-        await asyncio.sleep(job.duration)
+        if job.held:
+            await self.server.until_released(job)
+            await asyncio.sleep(max(0.0, job.created_at + job.duration - time.monotonic()))  # release set its end
+        else:
+            await asyncio.sleep(job.duration)
         if job.fail:
             return multipart_answer(self._v2_document(job, "failed"), status=500)
         job.extra["path"] = request.path
@@ -173,7 +177,7 @@ class V2Api:
         job = self.server.jobs.get(request.match_info["job_id"])
         if job is None or job.api != "v2" or "accept" not in job.extra:
             raise web.HTTPNotFound(text="job not found")
-        if not job.never_finish and time.monotonic() > job.created_at + job.duration + EXPIRES_AFTER:
+        if not (job.never_finish or job.held) and time.monotonic() > job.created_at + job.duration + EXPIRES_AFTER:
             raise web.HTTPNotFound(text="job expired")
         return job
 

@@ -15,6 +15,7 @@ from simcord.backend.models.user import User
 from simcord.builders import UserHandle
 
 from bot import Settings, create_bot
+from bot.core.messages import text
 from bot.core.store import JobRecord
 from bot.recovery import resume_unfinished
 from devtools.local_prodia import Fault, LocalProdia
@@ -137,18 +138,37 @@ class OtherProcess:
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(burst(), self.loop))
 
 
-def most_at_once(prodia: LocalProdia) -> int:
-    """The most jobs the Prodia server had running at one moment, from when it started and ended each."""
-    spans = [(job.created_at, job.created_at + job.duration) for job in prodia.image_jobs.values()]
-    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+class Changes:
+    """Wakes a test waiting for a condition each time something it watches changes, whatever thread it changed in:
+    the Prodia server's gate, and the Discord of either process (each event it sends). Waiting on these, not on
+    the clock, a test sees the moment it needs however fast or slow the machine is."""
+
+    def __init__(self, prodia: LocalProdia, *envs: Any) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.changed = asyncio.Event()
+        prodia.gate_listeners.append(self.poke)
+        for env in envs:
+            env.backend.subscribers.append(self.poke)
+
+    def poke(self, *_event: object) -> None:
+        self.loop.call_soon_threadsafe(self.changed.set)
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(60):  # a hang guard, not a deadline: each change wakes the test
+            while not condition():
+                await self.changed.wait()
+                self.changed.clear()
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("it never happened")
+def told_to_wait(env: Any) -> set[str]:
+    """The replies a process edited to say their job waits for a place at Prodia: first in its own queue, every
+    place of the cluster taken (the only wait that says "position 1" here, with room to spare in each queue)."""
+    waiting = text("progress.waiting", position=1)
+    return {
+        request.path
+        for request in list(env.http_requests)  # a copy: the other process's thread may be adding to it
+        if request.method == "PATCH" and waiting in str((request.json or {}).get("content"))
+    }
 
 
 class TestCluster:
@@ -165,30 +185,36 @@ class TestCluster:
         async with OtherProcess(bot_settings(prodia, api, database_url, **bot_env), world.alice.id) as other:
             yield other
 
-    # Three places for four jobs, two from each process: one job waits for a place the other process frees. (Never
-    # two in one process: the second would wait on the queue's asyncio.Event, and simcord cannot move its clock
-    # while a task waits on one it does not know.) v2 sync: a job holds its place at Prodia in one request.
+    # Three places for four jobs, two from each process: Prodia holds the jobs it gets until every job is either
+    # there or told to wait for a place, so the fourth must wait for a place the other process frees. (Never two in
+    # one process: the second would wait on the queue's asyncio.Event, and simcord cannot move its clock while a task
+    # waits on one it does not know.) v2 sync: a job holds its place at Prodia in one request.
     @pytest.mark.parametrize("api", ["v2"])
     @pytest.mark.parametrize("bot_env", [{"MAX_CONCURRENT_JOBS": "3", "PRODIA_V2_MODE": "sync"}])
     async def test_prodia_never_runs_more_than_max_concurrent_jobs_of_the_cluster(self, world, prodia, other):
-        prodia.job_duration = 0.5  # real seconds
+        changes = Changes(prodia, world.env, other.env)
+        prodia.hold()  # every job Prodia gets runs until released below
         there = other.imagine_together((other.alice, "alice there"), (other.bob, "bob there"))
         async with arriving_together(world.env):
             here = [
                 await member.slash(world.channel, "imagine", prompt=member.name) for member in (world.alice, world.bob)
             ]
+            await changes.until(lambda: len(prodia.held) + len(told_to_wait(world.env) | told_to_wait(other.env)) >= 4)
+            assert len(prodia.held) == 3  # the most at once: the fourth waits, although its process has room
+            assert prodia.release() == 3
         there = await there
         assert all(result.response.embeds for result in [*here, *there])
         assert len(prodia.image_jobs) == 4
-        assert most_at_once(prodia) == 3
 
     @pytest.mark.parametrize("bot_env", [{"USER_MAX_JOBS": "1"}])
     async def test_a_users_job_in_flight_counts_in_every_process(self, world, prodia, api, other):
-        prodia.job_duration = 1.0
+        prodia.hold(1)  # alice's first job runs until released below
         async with arriving_together(world.env):
             here = await world.alice.slash(world.channel, "imagine", prompt="here")
-            await until(lambda: len(prodia.image_jobs) == 1)  # alice's job is at Prodia
+            async with asyncio.timeout(60):  # a hang guard, not a deadline
+                await prodia.wait_held(1)  # alice's job is at Prodia
             there = await other.imagine(other.alice, "there")
+            prodia.release()
         assert there.response.ephemeral
         assert there.response.content == (
             "You already have 1 image in progress, the most allowed. Wait for one to finish."

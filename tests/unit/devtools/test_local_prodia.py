@@ -848,6 +848,40 @@ async def test_control_finish_can_spread_the_ends_over_the_next_seconds(http):
     assert all(-1 < left < 30 for left in remaining) and max(remaining) - min(remaining) > 10
 
 
+async def test_held_jobs_run_until_released_in_every_api(http):
+    """The gate a test uses to have jobs running at a moment, whatever the machine's speed."""
+    async with LocalProdia(image_scale=0.125) as prodia:
+        prodia.hold()
+        v1 = (await submit(http, prodia, {"prompt": "v1"}))["job"]
+        v2_async = (await submit_async(http, prodia, {"prompt": "v2 async"}))["id"]
+        v2_sync = asyncio.create_task(v2_job(http, prodia, {"prompt": "v2 sync"}))
+        async with asyncio.timeout(60):  # a hang guard, not a deadline
+            held = await prodia.wait_held(3)
+        assert [job.params["prompt"] for job in held] == ["v1", "v2 async", "v2 sync"]
+        assert (await poll(http, prodia, v1))["status"] in ("queued", "generating")
+        assert (await async_get(http, prodia, v2_async, "job.state.current"))[1] == b"processing"
+        assert not v2_sync.done()  # its request stays open
+        assert prodia.release() == 3
+        assert prodia.held == []
+        assert (await poll(http, prodia, v1))["status"] == "succeeded"
+        assert (await async_get(http, prodia, v2_async, "job.state.current"))[1] == b"processed"
+        response, image = await v2_sync
+        assert response.status == 200 and image_size(image, "JPEG")
+        later = (await submit(http, prodia, {"prompt": "later"}))["job"]  # the gate is open now
+        assert (await poll(http, prodia, later))["status"] == "succeeded"
+
+
+async def test_the_gate_can_hold_only_the_next_jobs(http):
+    async with LocalProdia(image_scale=0.125) as prodia:
+        prodia.hold(1)
+        first, second = [(await submit(http, prodia, {"prompt": f"fox {n}"}))["job"] for n in range(2)]
+        assert [job.id for job in prodia.held] == [first]
+        assert (await poll(http, prodia, second))["status"] == "succeeded"
+        assert (await poll(http, prodia, first))["status"] in ("queued", "generating")
+        assert prodia.release() == 1
+        assert (await poll(http, prodia, first))["status"] == "succeeded"
+
+
 @pytest.mark.parametrize("fmt", ["jpeg", "mix"])
 async def test_v1_results_can_be_jpeg_or_a_mix(http, fmt):
     async with LocalProdia(image_format=fmt, image_scale=0.125) as prodia:

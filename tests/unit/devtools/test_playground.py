@@ -13,6 +13,7 @@ import sys
 import aiohttp
 import discord
 import pytest
+import simcord.preview
 
 from bot.core.config import ConfigError
 from devtools import playground
@@ -118,18 +119,25 @@ async def test_the_buttons_under_a_result_work_in_the_playground(tmp_path):
         assert pg.env.errors == []
 
 
-async def test_the_page_shows_the_bots_edits_without_a_refresh(tmp_path):
+async def test_the_page_shows_the_bots_edits_without_a_refresh(tmp_path, monkeypatch):
     async with open_playground({}, job_duration=0, database_dir=tmp_path) as pg, live_preview(pg) as preview:
         async with aiohttp.ClientSession() as session, session.get(preview.url.partition("#")[0]) as response:
             assert response.status == 200 and response.content_type == "text/html"
         page = preview._python  # the published projection every browser page polls
         before = page.revision
+        published = asyncio.Event()  # set each time the pages are republished (the playground's republisher does)
+        publish = preview._publish_message_pages
+
+        def publish_and_tell(**options: object) -> None:
+            publish(**options)
+            published.set()
+
+        monkeypatch.setattr(preview, "_publish_message_pages", publish_and_tell)
         await pg.you.slash(pg.channel, "imagine", prompt=PROMPT)
-        for _ in range(1200):  # it republishes every 0.25 s; a minute is a hang guard, not a deadline
-            if PROMPT in json.dumps(page.snapshot):
-                break
-            await asyncio.sleep(0.05)
-        assert PROMPT in json.dumps(page.snapshot)
+        async with asyncio.timeout(60):  # a hang guard, not a deadline: each republication wakes the test
+            while PROMPT not in json.dumps(page.snapshot):
+                await published.wait()
+                published.clear()
         assert page.revision > before
 
 
@@ -141,13 +149,19 @@ def _free_port() -> int:
 
 async def test_run_playground_prints_the_notice_serves_the_page_and_stops_on_cancel(capsys, monkeypatch):
     monkeypatch.setattr(playground, "setup_logging", lambda settings: None)  # leave the test run's logging alone
+    serving = asyncio.Event()  # set when the playground, its notice printed, waits for the page to end it
+    wait_closed = simcord.preview.Preview.wait_closed
+
+    async def serve_and_tell(preview: simcord.preview.Preview) -> None:
+        serving.set()
+        await wait_closed(preview)
+
+    monkeypatch.setattr(simcord.preview.Preview, "wait_closed", serve_and_tell)
     port = _free_port()
     task = asyncio.create_task(playground.run_playground({}, port=port))
-    out = ""
     async with asyncio.timeout(60):  # a hang guard, not a deadline
-        while "Open: " not in out:
-            await asyncio.sleep(0.05)
-            out += capsys.readouterr().out
+        await serving.wait()
+    out = capsys.readouterr().out
     assert NOTICE in out and "SIMULATION" in out
     url = out.split("Open: ", 1)[1].split()[0]
     assert url.startswith(f"http://127.0.0.1:{port}/#")
