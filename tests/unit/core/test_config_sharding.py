@@ -1,0 +1,72 @@
+"""Settings.from_env: sharding (SHARD_COUNT, SHARD_IDS), the one-line refusal an operator reads, and secrets compared
+without being shown. The rest of the settings are in test_config.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.config import ConfigError, Secret, Settings
+
+HINT = "(set it in the environment or in .env; see .env.example)"
+
+
+def refusal(env: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    return str(caught.value)
+
+
+def test_shard_ids_are_read_sorted_once_each() -> None:
+    settings = Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": " 3, 1,1,, 0"})
+    assert (settings.shard_count, settings.shard_ids) == (4, (0, 1, 3))
+
+
+def test_a_shard_count_alone_runs_every_shard_of_it() -> None:
+    settings = Settings.from_env({"SHARD_COUNT": "2"})
+    assert (settings.shard_count, settings.shard_ids) == (2, ())
+    assert (Settings.from_env({}).shard_count, Settings.from_env({}).shard_ids) == (None, ())
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"SHARD_IDS": "1"}, "SHARD_IDS needs SHARD_COUNT to be set too"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "one,2"}, "SHARD_IDS must be comma-separated shard numbers, got 'one,2'"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "1,4"}, "SHARD_IDS must be numbers from 0 to 3, got '1,4'"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "-1"}, "SHARD_IDS must be numbers from 0 to 3, got '-1'"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": " , "}, "SHARD_IDS must be numbers from 0 to 3, got ','"),
+    ],
+)
+def test_shard_ids_that_cannot_be_run_are_refused_saying_why(env: dict[str, str], said: str) -> None:
+    assert refusal(env) == f"{said} {HINT}"
+
+
+def test_the_last_shard_is_a_shard() -> None:
+    assert Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "3"}).shard_ids == (3,)
+    assert Settings.from_env({"SHARD_COUNT": "1", "SHARD_IDS": "0"}).shard_ids == (0,)
+
+
+def test_shard_ids_with_an_invalid_shard_count_name_only_the_count() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SHARD_COUNT": "0", "SHARD_IDS": "1"})
+    assert caught.value.variables == ("SHARD_COUNT",)
+
+
+def test_several_problems_are_listed_in_one_line_in_the_order_found() -> None:
+    said = refusal({"SHARD_COUNT": "4", "SHARD_IDS": "9", "LOG_LEVEL": "LOUD"})
+    assert said.endswith("(set them in the environment or in .env; see .env.example)")
+    assert "; " in said and "\n" not in said
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "9", "LOG_LEVEL": "LOUD"})
+    assert caught.value.variable == caught.value.variables[0]
+    assert said.startswith(f"{caught.value.variables[0]} ")
+
+
+def test_secrets_compare_by_value_without_showing_it() -> None:
+    assert Secret("abc") == Secret("abc")
+    assert Secret("abc") != Secret("abd")
+    assert Secret("abc") != "abc"  # a secret is not its text
+    assert len({Secret("abc"), Secret("abc"), Secret("abd")}) == 2
+    env = {"DISCORD_TOKEN": "t", "PRODIA_API_KEY": "k"}
+    assert Settings.from_env(env) == Settings.from_env(env)
+    assert Settings.from_env(env) != Settings.from_env({**env, "PRODIA_API_KEY": "other"})

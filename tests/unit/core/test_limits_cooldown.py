@@ -1,0 +1,64 @@
+"""What a refused user is told by the limits (`bot.core.limits`): their number of jobs at once, and the seconds of
+cooldown left, counted on a clock the test moves, to the end of the cooldown and not a second past it. On both
+backends and both kinds of limits (the `setup` fixture of test_limits.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import jobs, limits
+from bot.core.jobs import Cooldown, UserBusy
+from bot.core.messages import error_text
+from tests.unit.core import test_limits
+from tests.unit.core.test_limits import Setup, a_claim, a_job
+
+setup = test_limits.setup  # the fixture: local limits on SQLite and PostgreSQL, shared ones on PostgreSQL
+
+
+class SteppedClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SteppedClock:
+    clock = SteppedClock()
+    monkeypatch.setattr(limits, "time", clock)
+    monkeypatch.setattr(jobs, "time", clock)
+    return clock
+
+
+async def started(setup: Setup, mine: limits.Limits, job_id: str, clock: SteppedClock) -> None:
+    """A job of the user's that started now, and has ended."""
+    reservation = await mine.reserve(a_claim(job_id), ())
+    reservation.started = True
+    await setup.store.add_job(a_job(job_id, created_at=clock.now))
+    await reservation.release()
+
+
+async def test_a_user_at_their_limit_is_told_the_limit(setup: Setup) -> None:
+    mine = setup.limits(max_jobs=2)
+    held = [await mine.reserve(a_claim(f"job{n}"), ()) for n in range(2)]
+    with pytest.raises(UserBusy) as refused:
+        await mine.reserve(a_claim("third"), ())
+    assert refused.value.params["limit"] == 2
+    assert "2" in error_text(refused.value)
+    for reservation in held:
+        await reservation.release()
+
+
+async def test_the_cooldown_left_is_told_rounded_up_and_ends_on_time(setup: Setup, clock: SteppedClock) -> None:
+    mine = setup.limits(max_jobs=1, cooldown=60)
+    await started(setup, mine, "first", clock)
+    clock.now += 59.5
+    with pytest.raises(Cooldown) as waiting:
+        await mine.reserve(a_claim("second"), ())
+    assert waiting.value.params["seconds"] == 1  # half a second left: one, not none
+    clock.now += 0.5
+    await (await mine.reserve(a_claim("second"), ())).release()  # exactly over: admitted
