@@ -62,49 +62,58 @@ class Reply:
         embed: discord.Embed | None = None,
         file: discord.File | None = None,
         view: discord.ui.View | None = None,
+        embeds: list[discord.Embed] | None = None,
+        files: list[discord.File] | None = None,
     ) -> discord.Message | discord.PartialMessage:
-        """Show `content` (and `embed`, `file`, buttons `view`; each None: none) as the reply."""
+        """Show `content` (and `embed` or `embeds`, `file` or `files`, buttons `view`; each None: none) as the
+        reply."""
+        embeds = embeds or ([embed] if embed else None)
+        files = files or ([file] if file else None)
         async with self._lock:
             known = self.message.id if self.message else None
-            message = await self._edit(content, embed, file, view)
+            message = await self._edit(content, embeds, files, view)
             self.message = message
             if message.id != known and self.on_message is not None:
                 await self.on_message(message.id)
             return message
 
     async def _edit(
-        self, content: str | None, embed: discord.Embed | None, file: discord.File | None, view: discord.ui.View | None
+        self,
+        content: str | None,
+        embeds: list[discord.Embed] | None,
+        files: list[discord.File] | None,
+        view: discord.ui.View | None,
     ) -> discord.Message | discord.PartialMessage:
-        attachments = [file] if file else []
+        embeds, files = embeds or [], files or []
         if self._token_alive():
             try:
                 if self.interaction is not None:
                     return await self.interaction.edit_original_response(
-                        content=content, embed=embed, attachments=attachments, view=view
+                        content=content, embeds=embeds, attachments=files, view=view
                     )
                 if self.message is not None:
                     return await self.webhook.edit_message(  # type: ignore[union-attr]
-                        self.message.id, content=content, embed=embed, attachments=attachments, view=view
+                        self.message.id, content=content, embeds=embeds, attachments=files, view=view
                     )
             except discord.HTTPException as exc:
                 if not isinstance(exc, discord.NotFound) and exc.code != INVALID_WEBHOOK_TOKEN:
                     raise
                 log.info("The interaction reply is gone or its token expired; falling back to the channel")
             self.interaction = self.webhook = None
-            if file:
+            for file in files:
                 file.reset()
         if self.message is not None:
             try:
                 # Through the channel with the bot token (an InteractionMessage would use the dead token).
                 target = self.channel.get_partial_message(self.message.id)  # type: ignore[attr-defined]
-                return await target.edit(content=content, embed=embed, attachments=attachments, view=view)
+                return await target.edit(content=content, embeds=embeds, attachments=files, view=view)
             except discord.NotFound:
                 log.info("Reply message %s was deleted; posting a new one", self.message.id)
                 self.message = None
-                if file:
+                for file in files:
                     file.reset()
-        # Only what there is: `send` takes no None for a view or a file.
-        extra: dict[str, Any] = {"embed": embed, "file": file, "view": view}
+        # Only what there is: `send` takes no None for a view, nor an empty list of files.
+        extra: dict[str, Any] = {"embeds": embeds or None, "files": files or None, "view": view}
         if self.reference:
             extra["reference"] = self.reference.to_reference(fail_if_not_exists=False)
         return await self.channel.send(content=content, **{k: v for k, v in extra.items() if v is not None})
@@ -185,10 +194,10 @@ async def add_reroll(message: discord.Message | discord.PartialMessage, locale: 
         await message.add_reaction(REROLL_EMOJI)
     except discord.Forbidden as exc:  # no Add Reactions permission: say how to reroll instead
         log.info("Could not add the reroll reaction: %s", exc)
-        embed = message.embeds[0] if isinstance(message, discord.Message) and message.embeds else None
-        if embed is not None:
+        embeds = message.embeds if isinstance(message, discord.Message) else []
+        if embeds:  # all of them: a batch's gallery is several
             try:
-                await message.edit(content=text("result.no_reaction", locale), embed=embed)
+                await message.edit(content=text("result.no_reaction", locale), embeds=embeds)
             except discord.HTTPException as exc:
                 log.warning("Could not say how to reroll: %s", exc)
     except discord.HTTPException as exc:  # Discord failing: the reaction is a convenience, not worth a retry
@@ -207,14 +216,14 @@ async def uploaded_image(client: discord.Client, url: str) -> bytes:
         raise ImageGone(f"upload: {type(exc).__name__}") from None
 
 
-async def result_image(message: discord.Message | discord.PartialMessage) -> bytes:
-    """The image of a posted result, read back from Discord (a partial message is fetched first); ImageGone if
-    the message, its attachment or the CDN fails."""
+async def result_image(message: discord.Message | discord.PartialMessage, image: int = 0) -> bytes:
+    """The image of a posted result (a batch's: its `image`th, from 0), read back from Discord (a partial message is
+    fetched first); ImageGone if the message, its attachment or the CDN fails."""
     try:
         async with asyncio.timeout(IMAGE_READ_SECONDS):
             if not isinstance(message, discord.Message):  # (a Message is a PartialMessage too)
                 message = await message.fetch()
             images = [a for a in message.attachments if (a.content_type or "").startswith("image/")]
-            return await (images or message.attachments)[0].read()
+            return await (images or message.attachments)[image].read()
     except (discord.HTTPException, IndexError, TimeoutError) as exc:
         raise ImageGone(f"result {message.id}: {type(exc).__name__}") from None

@@ -24,7 +24,15 @@ from .core.config import Settings
 from .core.content import EXPLICIT_TERMS, ExplicitPrompt, Unchecked, Withheld, flagged, policy_for
 from .core.errors import AuthError, BadResponse, ImagineError, InvalidInput, ProdiaError, QuotaError
 from .core.images import SHRINK_SCALES, fit_to_limit, inspect_image, upscale_fits
-from .core.jobs import BlockedWord, JobQueue, LimitsUnavailable, Place, Restarting, UserLimits, find_blocked
+from .core.jobs import (
+    BlockedWord,
+    JobQueue,
+    LimitsUnavailable,
+    Place,
+    Restarting,
+    UserLimits,
+    find_blocked,
+)
 from .core.limits import DailyLimit, Limits, LocalLimits, Reservation, SharedLimits, SharedProdiaSlots, start_of_day
 from .core.messages import error_text, text
 from .core.origin import JobKind, JobState, Origin
@@ -33,11 +41,24 @@ from .core.request import GenerationRequest
 from .core.store import CapScope, Claim, Defaults, GuildSettings, JobRecord, ResultRecord, Store, StoreError
 from .delivery import ProgressReporter, Reply, add_reroll
 from .metrics import Metrics
-from .render import NAME_MAX, cancel_button, result_actions, result_buttons, result_embed, shown
+from .render import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    STATE_PROGRESS,
+    cancel_button,
+    gallery,
+    result_actions,
+    result_buttons,
+    result_embed,
+    shown,
+    truncate,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Made = list[GenerationResult | Exception]  # each image of a job: made, or why not
+Shown = list[tuple[GenerationResult, str | None] | Exception]  # each image: shown (its spoiler note), or why not
 PRE_DEFER_BUDGET = 1.0  # seconds the database may take before the defer; Discord allows 3 in all
 # A job is leased to the process running it and renewed while it runs; a process that dies lets its
 # leases lapse, and a live one takes the jobs over. The default of JOB_LEASE_SECONDS.
@@ -59,6 +80,22 @@ class Journal:
     def sends(self) -> Sends:
         """This run's count of sends to Prodia, from the journal's, journaling each before it leaves."""
         return Sends(earlier=self.attempts, record=self._sent)
+
+    def image_sends(self, count: int) -> list[Sends]:
+        """`sends()` for each image of a job of `count` images, all journaled as one total. The journal does not
+        keep an earlier run's sends apart per image: each image is taken to have had all of them but one per other
+        image (exact when each was sent once; never fewer than it may have had, so no image is sent more often
+        than the retry policy allows)."""
+        if count == 1:
+            return [self.sends()]
+        earlier = self.attempts
+        each: list[Sends] = []
+
+        async def record(_: int) -> None:
+            await self._sent(earlier + sum(sends.sent for sends in each))
+
+        each += [Sends(earlier=max(0, earlier - (count - 1)), record=record) for _ in range(count)]
+        return each
 
     async def _sent(self, total: int) -> None:
         self.attempts = total
@@ -110,12 +147,12 @@ class JobPipeline:
         self.queue = JobQueue(settings.max_concurrent_jobs, settings.queue_size, self.prodia_slots)
         # What a job Discord refused (5xx, 429) had to show, its image or its failure, by journal id: the next
         # recovery pass delivers that instead of asking Prodia again. Dropped once delivered or given up.
-        self.undelivered: dict[str, GenerationResult | Exception] = {}
+        self.undelivered: dict[str, Made | Exception] = {}
         self.cancelled: dict[str, int] = {}  # journal id -> who cancelled it (✖️), until its task has stopped
         self.delivery_rounds: dict[str, int] = {}
         # The content check's verdict on a result Discord refused (`_check_content`): kept with it, so the next pass
         # does not pay for a second check of the same image.
-        self.checked: dict[str, str | None] = {}
+        self.checked: dict[str, Shown] = {}
         self.metrics = metrics or Metrics()
         self.metrics.watch_queue(self.queue)
         self.closing = False  # set when the bot stops: no new job is taken, none is leased
@@ -149,11 +186,15 @@ class JobPipeline:
             log.warning("Could not read the personal or channel defaults (%s); using the server's", exc)
             return []
 
-    async def admit(self, origin: Origin, texts: Iterable[str], settings: GuildSettings) -> Reservation:
+    async def admit(
+        self, origin: Origin, texts: Iterable[str], settings: GuildSettings, *, images: int = 1
+    ) -> Reservation:
         """Raise the ImagineError that refuses this job now, or take all its places at once (the queue's, the
         user's, the cooldown, today's under each cap) and return them; the caller releases them when the job ends,
         or at once if it never starts. `texts`: every text of the job that goes to Prodia (its prompt and negative
-        prompt), checked against the server's blocked words as they are now."""
+        prompt), checked against the server's blocked words as they are now. `images`: how many it makes (its
+        `count:`), each taking a place in the queue and counting under the daily caps; in flight and for the
+        cooldown the request is one job."""
         if self.closing:
             raise Restarting("the bot is stopping")
         for value in texts:
@@ -161,9 +202,9 @@ class JobPipeline:
                 raise BlockedWord("blocked word", word=shown(word, NAME_MAX))
             if origin.content_policy != "allow" and (word := find_blocked(value, EXPLICIT_TERMS)):
                 raise ExplicitPrompt("explicit prompt", word=word)
-        place = self.queue.reserve()  # QueueFull
+        place = self.queue.reserve(images)  # QueueFull
         caps = self.daily_caps(origin.user_id, origin.guild_id, settings)
-        claim = Claim(uuid.uuid4().hex, origin.user_id, origin.guild_id, tuple(cap.scope for cap in caps))
+        claim = Claim(uuid.uuid4().hex, origin.user_id, origin.guild_id, tuple(cap.scope for cap in caps), images)
         try:
             reservation = await bounded(self.limits.reserve(claim, caps))
         except BaseException:
@@ -226,7 +267,7 @@ class JobPipeline:
             guild_id=origin.guild_id,
             channel_id=origin.channel_id,
             user_id=origin.user_id,
-            request=journaled_request(job),
+            request=journaled_request(job, origin),
             state=JobState.ACCEPTED,
             interaction_token=origin.interaction_token,
             input_url=origin.input_url,
@@ -239,6 +280,7 @@ class JobPipeline:
             created_at=now,
             updated_at=now,
             locale=origin.locale,
+            images=job.request.count,
         )
         task = asyncio.current_task()
         if task is not None:
@@ -271,17 +313,18 @@ class JobPipeline:
         )
         reply.on_message = lambda message_id: journal.update(message_id=message_id)
         outcome = Outcome(self, job, journal, progress)
-        pending: GenerationResult | Exception | None = self.undelivered.pop(journal.job_id, None)
+        pending: Made | Exception | None = self.undelivered.pop(journal.job_id, None)
         try:
             try:
                 if isinstance(pending, Exception):
                     raise pending  # its sentence was refused by Discord before: shown now, Prodia not asked again
-                result = pending or await self._generate(job, journal, progress, place)
-                pending = result
+                made = pending or await self._generate(job, journal, progress, place)
+                pending = made
                 if journal.job_id not in self.checked:
-                    self.checked[journal.job_id] = await self._check_content(result, origin)
-                spoiler = self.checked[journal.job_id]
-                file, embed = await result_message(job, result, origin, outcome.elapsed(), spoiler=spoiler)
+                    self.checked[journal.job_id] = await self._check_all(made, origin)
+                images = self.checked[journal.job_id]
+                files, embeds = await result_message(job, images, origin, outcome.elapsed())
+                price = total_price(made)
             except Exception as exc:
                 logged, pending = pending is exc, exc
                 await progress.final_turn()
@@ -290,16 +333,17 @@ class JobPipeline:
             await progress.final_turn()
             try:
                 actions = result_actions(job, can_upscale=can_upscale(self.settings.prodia_api))
-                buttons = result_buttons(origin.locale, actions)
-                message = await reply.edit(content=None, embed=embed, file=file, view=buttons)
+                buttons = result_buttons(origin.locale, actions, images=len(files))
+                message = await reply.edit(content=None, embeds=embeds, files=files, view=buttons)
             except discord.Forbidden:
                 # No Attach Files / Embed Links here: say so in text instead of failing silently.
                 await reply.edit(content=text("error.missing_permissions", origin.locale))
-                outcome.log("error.missing_permissions", result.price)
+                outcome.log("error.missing_permissions", price)
                 await journal.update(state=JobState.FAILED, error="error.missing_permissions")
                 return None
             finally:
-                release(file)
+                for file in files:
+                    release(file)
             await journal.update(state=JobState.DELIVERED, message_id=message.id)
             self.delivery_rounds.pop(journal.job_id, None)
             self.checked.pop(journal.job_id, None)
@@ -317,24 +361,71 @@ class JobPipeline:
         finally:
             await progress.stop()
             self.running.pop(task, None)
-        outcome.log("delivered", result.price)
+        outcome.log("delivered", price)
         await add_reroll(message, origin.locale)
-        await remember(self.store, job, message, result.seed, origin)
+        first = next(result for result in made if isinstance(result, GenerationResult))
+        await remember(self.store, job, message, first.seed, origin)
         return message
 
     async def _generate(
         self, job: PreparedJob, journal: Journal, progress: ProgressReporter, place: Place | None = None
-    ) -> GenerationResult:
-        async def on_progress(step: Progress) -> None:
-            if step.state == "submitted" and step.job_id:  # from now on a restart resumes it by this id
-                await journal.update(state=JobState.SUBMITTED, prodia_job_id=step.job_id)
-            await progress.update(step.state)
+    ) -> Made:
+        """Each image of `job` (one, or its `count:`) from Prodia, all at once, each a Prodia job in a queue slot of
+        its own; an image that could not be made is its exception. If none could, the first one's is raised."""
+        images = job.images()
+        ids = batch_ids(journal.prodia_job_id, len(images))  # where Prodia knows each by: resumed by these
+        sends = journal.image_sends(len(images))
+        states: list[str | None] = [None] * len(images)
 
-        async with self.queue.slot(lambda position: progress.update("waiting", position), place=place):
-            result = await self.prodia.generate(job, on_progress, job_id=journal.prodia_job_id, sends=journal.sends())
-        self.metrics.spent(result.price)
-        await journal.update(state=JobState.GENERATED, price=result.price)
-        return result
+        async def make(n: int, image: PreparedJob) -> GenerationResult:
+            async def on_progress(step: Progress) -> None:
+                if step.state == "submitted" and step.job_id:  # from now on a restart resumes it by this id
+                    ids[n] = step.job_id
+                    await journal.update(state=JobState.SUBMITTED, prodia_job_id=",".join(ids))
+                states[n] = step.state
+                await progress.update(least_advanced(states))  # a batch shows its slowest image's state
+
+            async def waiting(position: int) -> None:
+                if n == 0:  # a batch's first image speaks for its place in the queue: the others are right behind
+                    await progress.update("waiting", position)
+
+            async with self.queue.slot(waiting, place=place):
+                return await self.prodia.generate(image, on_progress, job_id=ids[n] or None, sends=sends[n])
+
+        if len(images) == 1:
+            made: Made = [await make(0, images[0])]
+        else:
+            outcomes = await asyncio.gather(*(make(n, image) for n, image in enumerate(images)), return_exceptions=True)
+            made = []
+            for n, outcome in enumerate(outcomes):
+                if not isinstance(outcome, GenerationResult | Exception):
+                    raise outcome  # a BaseException (cancelled): not one image's failure
+                if isinstance(outcome, Exception):
+                    log.warning("Image %d of %d of job %s failed: %r", n + 1, len(images), journal.job_id, outcome)
+                made.append(outcome)
+        results = [result for result in made if isinstance(result, GenerationResult)]
+        if not results:
+            raise next(exc for exc in made if isinstance(exc, Exception))
+        for result in results:
+            self.metrics.spent(result.price)
+        await journal.update(state=JobState.GENERATED, price=total_price(made))
+        return made
+
+    async def _check_all(self, made: Made, origin: Origin) -> Shown:
+        """`_check_content` of each image made: what may be shown (with its spoiler note), and what may not (its
+        exception: withheld, or not made). Raises the first image's exception if none may be shown."""
+        checked: Shown = []
+        for result in made:
+            if isinstance(result, Exception):
+                checked.append(result)
+                continue
+            try:
+                checked.append((result, await self._check_content(result, origin)))
+            except (Withheld, Unchecked) as exc:
+                checked.append(exc)
+        if not any(isinstance(image, tuple) for image in checked):
+            raise next(exc for exc in checked if isinstance(exc, Exception))
+        return checked
 
     async def _check_content(self, result: GenerationResult, origin: Origin) -> str | None:
         """Apply the channel's content policy to a result (`bot.core.content`): Withheld (or Unchecked, if the
@@ -386,7 +477,7 @@ class JobPipeline:
         self,
         exc: discord.HTTPException,
         journal: Journal,
-        pending: GenerationResult | Exception | None,
+        pending: Made | Exception | None,
         outcome: Outcome,
     ) -> None:
         """Discord refused a job's reply (its image or its sentence). Until now the job stayed unfinished and the
@@ -400,8 +491,8 @@ class JobPipeline:
             log.warning("Job %s given up: Discord refused its reply %d times (%s)", job_id, rounds, exc)
             self.delivery_rounds.pop(job_id, None)
             self.checked.pop(job_id, None)
-            if isinstance(pending, GenerationResult):
-                outcome.log("error.undeliverable", pending.price)
+            if isinstance(pending, list):
+                outcome.log("error.undeliverable", total_price(pending))
             await journal.update(state=JobState.FAILED, error="error.undeliverable")
             return
         log.warning("Job %s could not be delivered now (%s); the next pass tries again", job_id, exc)
@@ -490,31 +581,69 @@ class Outcome:
 
 
 async def result_message(
-    job: PreparedJob, result: GenerationResult, origin: Origin, elapsed: float, *, spoiler: str | None = None
-) -> tuple[discord.File, discord.Embed]:
-    """The result's file and embed. `spoiler`: the key of a note saying why the image is a spoiler: it is then a
-    SPOILER_ attachment outside the embed (an embed's image is never hidden), and the note is in the embed."""
-    image, info = result.image, result.info
-    if len(image) > origin.upload_limit:
-        # An upscale is re-encoded, never shrunk: shrunk, it would be no upscale.
-        scales = (1.0,) if job.kind == "upscale" else SHRINK_SCALES
-        try:
-            image, info = await asyncio.to_thread(fit_to_limit, image, info, origin.upload_limit, scales)
-        except BadResponse:
-            if job.kind != "upscale":
-                raise
-            raise InvalidInput(
-                "upscale over the upload limit", problem="upscale_too_large", limit=megabytes(origin.upload_limit)
-            ) from None
-    filename = f"{'SPOILER_' if spoiler else ''}imagine-{result.seed}.{info.extension}"
+    job: PreparedJob, images: Shown, origin: Origin, elapsed: float
+) -> tuple[list[discord.File], list[discord.Embed]]:
+    """The result's files and embeds: one image, or a batch's (`count:`) as a gallery (embeds sharing one URL show
+    as one grid), each file within its share of the upload limit. A spoiler note (`_check_content`) makes every file
+    a SPOILER_ attachment outside the embed (an embed's image is never hidden), the note in the embed. The images
+    that may not be shown (withheld, not made) are counted in a note, with the first one's reason."""
+    visible = [image for image in images if isinstance(image, tuple)]
+    missing = [image for image in images if isinstance(image, Exception)]
+    spoiler = next((note for _, note in visible if note), None)
+    limit = origin.upload_limit // len(visible)
+    files: list[discord.File] = []
+    for result, _ in visible:
+        image, info = result.image, result.info
+        if len(image) > limit:
+            # An upscale is re-encoded, never shrunk: shrunk, it would be no upscale.
+            scales = (1.0,) if job.kind == "upscale" else SHRINK_SCALES
+            try:
+                image, info = await asyncio.to_thread(fit_to_limit, image, info, limit, scales)
+            except BadResponse:
+                if job.kind != "upscale":
+                    raise
+                raise InvalidInput(
+                    "upscale over the upload limit", problem="upscale_too_large", limit=megabytes(limit)
+                ) from None
+        filename = f"{'SPOILER_' if spoiler else ''}imagine-{result.seed}.{info.extension}"
+        files.append(discord.File(io.BytesIO(image), filename))
+    results = [result for result, _ in visible]
     embed = result_embed(
-        job, result, filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale,
-        input_url=origin.input_url,
+        job, results[0], files[0].filename, requester=origin.user_name, elapsed=elapsed, locale=origin.locale,
+        input_url=origin.input_url, seeds=[result.seed for result in results] if job.request.count > 1 else None,
     )  # fmt: skip
+    notes = [embed.description]
+    if missing:
+        reason = error_text(missing[0], origin.locale)
+        notes.append(text("result.missing", origin.locale, missing=len(missing), count=len(images), reason=reason))
     if spoiler:
         embed.set_image(url=None)
-        embed.description = "\n".join(filter(None, (embed.description, text(spoiler, origin.locale))))
-    return discord.File(io.BytesIO(image), filename), embed
+        notes.append(text(spoiler, origin.locale))
+        return files, [describe(embed, notes)]
+    return files, gallery(describe(embed, notes), [file.filename for file in files[1:]])
+
+
+def describe(embed: discord.Embed, notes: list[str | None]) -> discord.Embed:
+    embed.description = truncate("\n".join(filter(None, notes)), DESCRIPTION_MAX) or None
+    return embed
+
+
+def total_price(made: Made) -> float | None:
+    """What the images made cost, where Prodia said (None if it said for none)."""
+    prices = [result.price for result in made if isinstance(result, GenerationResult) and result.price is not None]
+    return sum(prices) if prices else None
+
+
+def batch_ids(journaled: str | None, count: int) -> list[str]:
+    """Prodia's id of each image of a job ("" where it has none yet), from the journal's `prodia_job_id`: one id, or
+    a batch's joined by commas in image order."""
+    known = (journaled or "").split(",") if count > 1 else [journaled or ""]
+    return [known[n] if n < len(known) else "" for n in range(count)]
+
+
+def least_advanced(states: list[str | None]) -> str:
+    """The state of the image furthest behind among those at Prodia (a batch's progress is its slowest image's)."""
+    return min((state for state in states if state is not None), key=lambda state: STATE_PROGRESS[state])
 
 
 def release(file: discord.File) -> None:
@@ -550,10 +679,15 @@ def megabytes(size: int) -> str:
     return f"{size / 2**20:.3g}"
 
 
-def journaled_request(job: PreparedJob) -> dict[str, Any]:
-    """What the journal keeps of a job's request: the request, and an image-to-image job's strength."""
+def journaled_request(job: PreparedJob, origin: Origin | None = None) -> dict[str, Any]:
+    """What the journal keeps of a job's request: the request, an image-to-image job's strength, and which image of
+    the result it replies to a vary or upscale works on (`Origin.reply_image`), where that is not the first."""
     request = asdict(job.request)
-    return request if job.strength is None else {**request, "strength": job.strength}
+    if job.strength is not None:
+        request["strength"] = job.strength
+    if origin is not None and origin.reply_image:
+        request["reply_image"] = origin.reply_image
+    return request
 
 
 def prepare_job(catalog: Catalog, kind: JobKind, request: dict[str, Any], image: bytes | None = None) -> PreparedJob:
@@ -561,6 +695,7 @@ def prepare_job(catalog: Catalog, kind: JobKind, request: dict[str, Any], image:
     ImagineError if the request no longer fits its model, or the model cannot start from an image."""
     request = dict(request)
     strength = request.pop("strength", None)
+    request.pop("reply_image", None)  # where its image came from: `bot.recovery` reads it
     generation = GenerationRequest(**request)
     if kind == JobKind.UPSCALE:
         return catalog.prepare_upscale(generation, image or b"")

@@ -109,7 +109,8 @@ async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
     try:
         image = None
         if origin.kind in (JobKind.VARY, JobKind.UPSCALE) and record.reply_to:  # its input: the result, read again
-            image = await result_image(channel.get_partial_message(record.reply_to))
+            source = channel.get_partial_message(record.reply_to)
+            image = await result_image(source, record.request.get("reply_image", 0))
         elif record.input_url:  # /imagine image: the user's upload, read again
             image = await asyncio.to_thread(prepare_input, await uploaded_image(client, record.input_url))
         job = prepare_job(pipeline.catalog, origin.kind, record.request, image)
@@ -159,5 +160,6 @@ async def origin_of(client: discord.Client, record: JobRecord, settings: GuildSe
         application_id=record.application_id,
         interaction_created_at=record.interaction_created_at,
         reply_to=record.reply_to,
+        reply_image=record.request.get("reply_image", 0),
         input_url=record.input_url,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import discord
@@ -82,8 +83,10 @@ def result_embed(
     elapsed: float,
     locale: str | None,
     input_url: str | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> discord.Embed:
-    """The result's embed; `input_url`: the upload an /imagine image: job started from, shown as its thumbnail."""
+    """The result's embed; `input_url`: the upload an /imagine image: job started from, shown as its thumbnail;
+    `seeds`: a batch's (`count:`), each image's in order, in place of the one seed."""
     request = job.request
     model = job.model
     embed = discord.Embed(title=shown(request.prompt, TITLE_MAX), colour=EMBED_COLOUR)
@@ -92,13 +95,18 @@ def result_embed(
     def field(key: str, value: object) -> None:
         embed.add_field(name=text(f"field.{key}", locale), value=truncate(str(value), FIELD_MAX), inline=True)
 
-    field("model", model.name)
+    field("model", model.short_name)  # as people know it; the checkpoint's full name below, where it differs
+    if model.short_name != model.name:
+        field("checkpoint", model.name)
     if "sampler" not in model.ignores:
         field("sampler", request.sampler)
     field("steps", job.steps)
     if "cfg" not in model.ignores:
         field("cfg", f"{request.cfg:g}")
-    field("seed", result.seed)
+    if seeds is None:
+        field("seed", result.seed)
+    else:
+        field("seeds", ", ".join(map(str, seeds)))
     field("aspect_ratio", text(f"aspect.{request.aspect_ratio}", locale))
     if request.style and "style" not in job.ignored:
         field("style", request.style)
@@ -136,6 +144,21 @@ def job_notes(job: PreparedJob, locale: str | None, *, from_upload: bool = False
     return notes
 
 
+GALLERY_URL = "https://prodia.com/"  # embeds sharing a URL show their images as one grid (the title links there)
+
+
+def gallery(first: discord.Embed, filenames: Sequence[str]) -> list[discord.Embed]:
+    """`first` (a batch's result embed, its image the first) and one embed per other image, sharing one URL: Discord
+    shows up to four such images as one grid under the first embed's text. One image: `first` as it is."""
+    if not filenames:
+        return [first]
+    first.url = GALLERY_URL
+    others = [discord.Embed(url=GALLERY_URL, colour=EMBED_COLOUR) for _ in filenames]
+    for embed, filename in zip(others, filenames, strict=True):
+        embed.set_image(url=f"attachment://{filename}")
+    return [first, *others]
+
+
 # -- buttons ---------------------------------------------------------------------------------------
 
 # Under a result, in this order; `result_actions` picks those that apply.
@@ -161,29 +184,33 @@ def result_actions(job: PreparedJob, *, can_upscale: bool) -> tuple[str, ...]:
 
 
 class ResultButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:(?P<action>reroll|edit|vary|upscale|delete)"
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"imagine:(?P<action>reroll|edit|vary|upscale|delete)(?::(?P<image>[0-9]))?",
 ):
-    """A button under a result. Its custom_id names only the action: the message clicked is the result, looked up
-    in the store like the 🔄 reaction, so buttons of results posted before a restart work, and no view is kept in
-    memory per result (discord.py stores none for a view made only of dynamic items). A click is handed on as the
-    `result_action` event (`cogs.actions`)."""
+    """A button under a result. Its custom_id names only the action, and for a batch's vary and upscale the image
+    (its place among the attachments, from 0): the message clicked is the result, looked up in the store like the
+    🔄 reaction, so buttons of results posted before a restart work, and no view is kept in memory per result
+    (discord.py stores none for a view made only of dynamic items). A click is handed on as the `result_action`
+    event (`cogs.actions`)."""
 
-    def __init__(self, action: str, label: str = "") -> None:
+    def __init__(self, action: str, label: str = "", *, image: int | None = None, row: int | None = None) -> None:
         style = discord.ButtonStyle.danger if action == "delete" else discord.ButtonStyle.secondary
+        custom_id = f"imagine:{action}" if image is None else f"imagine:{action}:{image}"
         button: discord.ui.Button = discord.ui.Button(
-            custom_id=f"imagine:{action}", label=label or None, emoji=RESULT_ACTIONS[action], style=style
+            custom_id=custom_id, label=label or None, emoji=RESULT_ACTIONS[action], style=style, row=row
         )
         super().__init__(button)
         self.action = action
+        self.image = image or 0
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str]
     ) -> ResultButton:
-        return cls(match["action"])
+        return cls(match["action"], image=int(match["image"]) if match["image"] else None)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        interaction.client.dispatch("result_action", self.action, interaction)
+        interaction.client.dispatch("result_action", self.action, interaction, self.image)
 
 
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:cancel:(?P<job>[0-9a-f]{32})"):
@@ -206,11 +233,22 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine
         interaction.client.dispatch("job_cancel", self.job_id, interaction)
 
 
-def result_buttons(locale: str | None, actions: tuple[str, ...] = tuple(RESULT_ACTIONS)) -> discord.ui.View:
-    """The action row under a result."""
+PER_IMAGE = ("vary", "upscale")  # a batch's actions that work on one of its images: a button per image
+
+
+def result_buttons(
+    locale: str | None, actions: tuple[str, ...] = tuple(RESULT_ACTIONS), *, images: int = 1
+) -> discord.ui.View:
+    """The action row under a result; under a batch of `images`, a row more for each of `PER_IMAGE`, one button per
+    image, numbered as the grid reads (left to right, top to bottom)."""
     view = discord.ui.View(timeout=None)
     for action in actions:
-        view.add_item(ResultButton(action, text(f"action.{action}", locale)))
+        if images == 1 or action not in PER_IMAGE:
+            view.add_item(ResultButton(action, text(f"action.{action}", locale), row=0 if images > 1 else None))
+    for row, action in enumerate((action for action in actions if action in PER_IMAGE and images > 1), start=1):
+        for image in range(images):
+            label = text(f"action.{action}_image", locale, number=image + 1)
+            view.add_item(ResultButton(action, label, image=image, row=row))
     return view
 
 

@@ -70,7 +70,8 @@ class Actions(commands.Cog):
     # -- buttons ----------------------------------------------------------------------------------
 
     @commands.Cog.listener()
-    async def on_result_action(self, action: str, interaction: discord.Interaction) -> None:
+    async def on_result_action(self, action: str, interaction: discord.Interaction, image: int = 0) -> None:
+        """A button under a result: `action` on it, or for a batch's vary and upscale on its `image`th image."""
         locale = interaction.locale.value
         if action in ("vary", "upscale"):  # the image is read back first: answer the click now, refuse later
             await interaction.response.defer()
@@ -92,8 +93,9 @@ class Actions(commands.Cog):
             await interaction.response.send_modal(EditModal(self, record, settings, locale))
         elif action == "reroll":
             await self.run(interaction, request, settings, record, JobKind.REROLL)
-        else:
-            await self.run(interaction, request, settings, record, JobKind(action), image=True)
+        else:  # one image, the one clicked: a variation or upscale of a batch's image is a single image
+            request["count"] = 1
+            await self.run(interaction, request, settings, record, JobKind(action), image=image)
 
     @commands.Cog.listener()
     async def on_job_cancel(self, job_id: str, interaction: discord.Interaction) -> None:
@@ -160,21 +162,23 @@ class Actions(commands.Cog):
         original: ResultRecord,
         kind: JobKind,
         *,
-        image: bool = False,
+        image: int | None = None,
     ) -> None:
-        """Check `request` (and, with `image`, the result's image it works on), admit it (refusals private), then
-        run it as a reply to the `original` result. Nothing reaches Prodia unless all of that passed."""
+        """Check `request` (and, with `image`, the result's image it works on: its place among the result's images),
+        admit it (refusals private), then run it as a reply to the `original` result. Nothing reaches Prodia unless
+        all of that passed."""
         pipeline = self.bot.pipeline
         origin = self._origin(interaction.user, original, settings, kind, interaction.guild, interaction.channel_id)  # type: ignore[arg-type]
-        origin = replace(origin, upload_limit=interaction.filesize_limit)  # what Discord says of this channel
+        # What Discord says of this channel; and which of the result's images a vary or upscale works on.
+        origin = replace(origin, upload_limit=interaction.filesize_limit, reply_image=image or 0)
         try:
             source = None
-            if image:
-                source = await result_image(interaction.message)  # type: ignore[arg-type]
+            if image is not None:
+                source = await result_image(interaction.message, image)  # type: ignore[arg-type]
                 source = await checked_input(source, kind, origin.upload_limit)
             job = prepare_job(pipeline.catalog, kind, request, source)
             texts = (request["prompt"], request.get("negative_prompt") or "")
-            reservation = await pipeline.admit(origin, texts, settings)
+            reservation = await pipeline.admit(origin, texts, settings, images=job.request.count)
         except ImagineError as exc:
             await answer(interaction, error_text(exc, interaction.locale.value))
             return
@@ -250,7 +254,7 @@ class Actions(commands.Cog):
         texts = (request["prompt"], request.get("negative_prompt") or "")
         try:
             job = prepare_job(self.bot.pipeline.catalog, JobKind.REROLL, request)
-            reservation = await self.bot.pipeline.admit(origin, texts, settings)
+            reservation = await self.bot.pipeline.admit(origin, texts, settings, images=job.request.count)
         except Cooldown as exc:
             if held < MAX_HELD_REROLLS:  # the user's intent is kept: it starts once the pause is over
                 log.info("Reroll by %s held for %s s", origin.user_id, exc.params["seconds"])

@@ -18,6 +18,7 @@ from bot.core.messages import error_text, language_of, server_language, text
 from bot.core.origin import JobKind, Origin
 from bot.core.request import (
     CFG_RANGE,
+    COUNT_RANGE,
     MODEL_NAME_MAX,
     NEGATIVE_PROMPT_MAX,
     PROMPT_MAX,
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGINE_OPTIONS = ("prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style")
+IMAGINE_OPTIONS = (
+    "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style", "count",
+)  # fmt: skip
 UPLOAD_READ_SECONDS = 1.5  # reading an upload before the defer: Discord allows 3 s for everything
 
 
@@ -78,6 +81,7 @@ class Imagine(commands.Cog):
         sampler: str | None = None,
         aspect_ratio: str | None = None,
         style: str | None = None,
+        count: app_commands.Range[int, COUNT_RANGE[0], COUNT_RANGE[1]] | None = None,
         image: discord.Attachment | None = None,
         strength: app_commands.Range[float, STRENGTH_RANGE[0], STRENGTH_RANGE[1]] | None = None,
     ) -> None:
@@ -91,6 +95,7 @@ class Imagine(commands.Cog):
             "sampler": sampler,
             "aspect_ratio": aspect_ratio,
             "style": style,
+            "count": count,
         }
         await self.run(interaction, given, image=image, strength=strength)
 
@@ -128,7 +133,8 @@ class Imagine(commands.Cog):
                 job = pipeline.catalog.prepare_variation(merged, source, chosen)
                 origin = replace(origin, input_url=image.url)
             # What goes to Prodia: the prompt and the negative prompt, as typed or defaulted.
-            reservation = await pipeline.admit(origin, (merged.prompt, merged.negative_prompt), defaults)
+            texts = (merged.prompt, merged.negative_prompt)
+            reservation = await pipeline.admit(origin, texts, defaults, images=merged.count)
         except ImagineError as exc:
             await interaction.response.send_message(error_text(exc, interaction.locale.value), ephemeral=True)
             return

@@ -53,6 +53,14 @@ class Model:
         return (SIZES_SD if self.family == "sd" and self.job_type is None else SIZES_XL)[aspect_ratio]
 
     @property
+    def short_name(self) -> str:
+        """The name people know it by: a v1 checkpoint's file stem (`absolutereality_v181` for
+        `absolutereality_v181.safetensors [3d9d4d2b]`), a v2 model's name as it is."""
+        if self.job_type is not None:
+            return self.name
+        return re.sub(r"\.(safetensors|ckpt)$", "", self.name.split(" [")[0]) or self.name
+
+    @property
     def can_vary(self) -> bool:
         """Whether an image of this model can be varied (image-to-image): every v1 model (`/sd/transform`,
         `/sdxl/transform`), a v2 model only where an img2img job type of its family is known."""
@@ -89,6 +97,13 @@ class PreparedJob:
         """What the poll policy learns durations under: a transform runs shorter than its model's generation
         (a share of the steps), an upscale is the same work whatever the model."""
         return {"generate": self.model.name, "transform": f"{self.model.name} (transform)"}.get(self.kind, "upscale")
+
+    def images(self) -> list[PreparedJob]:
+        """One job per image of the request (`count:`), each with its own seed (`GenerationRequest.seeds`): what
+        goes to Prodia, which takes one image per job."""
+        if self.request.count == 1:
+            return [self]
+        return [replace(self, request=replace(self.request, seed=seed, count=1)) for seed in self.request.seeds()]
 
 
 def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
@@ -268,7 +283,8 @@ class Catalog:
 
     def prepare_upscale(self, request: GenerationRequest, image: bytes) -> PreparedJob:
         """`image` upscaled `UPSCALE_FACTOR` times; `request` is what made it (kept for the result's details)."""
-        return replace(self.prepare(request), kind="upscale", input_image=image, ignored=(), capped_steps=None)
+        one = replace(request, count=1)  # one image: the one clicked
+        return replace(self.prepare(one), kind="upscale", input_image=image, ignored=(), capped_steps=None)
 
 
 def _rank(key: str, query: str) -> int:

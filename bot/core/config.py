@@ -190,7 +190,7 @@ class Settings:
     max_image_bytes: int = 20 * 1024 * 1024
     max_concurrent_jobs: int = 4  # jobs running at Prodia at once
     queue_size: int = 50  # jobs allowed to wait behind them
-    user_max_jobs: int = 2  # jobs one user may have in flight
+    user_max_jobs: int = 2  # jobs one user may have in flight (a `count:4` request is one)
     user_cooldown: float = 5.0  # seconds between two jobs of one user
     dm_daily_cap: int = 20  # images one user may make in DMs per UTC day (no server limits them there); 0: no cap
     user_daily_cap: int = 0  # images one user may make per UTC day, servers and DMs together; 0: no cap

@@ -141,17 +141,29 @@ class SharedSlots(Protocol):
 
 
 class Place:
-    """A place in the queue taken at admission; the job takes it into `JobQueue.slot`, or gives it back with
-    `release()` if it never gets there (its defer failed, its request did not prepare)."""
+    """Places in the queue taken at admission, one per image of the job; each image takes one into
+    `JobQueue.slot`, and `release()` gives back those never taken (its defer failed, its request did not prepare,
+    an image ended before its turn)."""
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, count: int = 1) -> None:
         self.queue = queue
-        self.held = True
+        self.count = count  # places still held
+
+    @property
+    def held(self) -> bool:
+        return self.count > 0
+
+    def take(self) -> bool:
+        """One of the places, for an image now in `slot`; False if none is left."""
+        if not self.count:
+            return False
+        self.count -= 1
+        self.queue.reserved -= 1
+        return True
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
-            self.queue.reserved -= 1
+        self.queue.reserved -= self.count
+        self.count = 0
 
 
 class JobQueue:
@@ -173,16 +185,17 @@ class JobQueue:
     def waiting(self) -> int:
         return len(self._waiters)
 
-    def check_room(self) -> None:
-        """Raise QueueFull now if a new job could neither run nor wait."""
-        if self.running + self.waiting + self.reserved >= self.running_limit + self.waiting_limit:
+    def check_room(self, count: int = 1) -> None:
+        """Raise QueueFull now if `count` new images could neither run nor wait."""
+        if self.running + self.waiting + self.reserved + count > self.running_limit + self.waiting_limit:
             raise QueueFull("queue full", limit=self.waiting_limit)
 
-    def reserve(self) -> Place:
-        """Take a place now, or raise QueueFull: two jobs asking for the last place never both get it."""
-        self.check_room()
-        self.reserved += 1
-        return Place(self)
+    def reserve(self, count: int = 1) -> Place:
+        """Take `count` places now (one per image), or raise QueueFull: two jobs asking for the last place never
+        both get it."""
+        self.check_room(count)
+        self.reserved += count
+        return Place(self, count)
 
     @contextlib.asynccontextmanager
     async def slot(
@@ -190,10 +203,7 @@ class JobQueue:
     ) -> AsyncIterator[None]:
         """Hold one running slot for the body; `on_position(n)` hears each new place in the queue while waiting.
         A job admitted with a `place` uses it; one without (resumed after a restart) needs a free one now."""
-        if place is not None and place.held:
-            place.held = False
-            self.reserved -= 1
-        else:
+        if place is None or not place.take():
             self.check_room()
         ticket = object()
         self._waiters.append(ticket)
@@ -236,7 +246,8 @@ class JobQueue:
 
 
 class UserLimits:
-    """Per user: at most `max_jobs` in flight and `cooldown` seconds between two starts."""
+    """Per user: at most `max_jobs` jobs in flight (a `count:4` request is one, as a grid is one job in other bots)
+    and `cooldown` seconds between two starts."""
 
     def __init__(self, max_jobs: int, cooldown: float, clock: Callable[[], float] | None = None) -> None:
         self.max_jobs = max_jobs

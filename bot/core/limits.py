@@ -114,7 +114,7 @@ class LocalLimits:
             log.error("Could not count today's images (%s); refusing the job", exc)
             raise LimitsUnavailable("cannot count today's images") from exc
         for cap, journaled in zip(caps, made, strict=True):
-            if journaled + sum(cap.scope.covers(c.user_id, c.guild_id) for c in held) > cap.limit:
+            if journaled + sum(c.images for c in held if cap.scope.covers(c.user_id, c.guild_id)) > cap.limit:
                 raise cap.refuse(now)
 
     async def renew(self) -> None:
@@ -148,7 +148,7 @@ class SharedLimits:
             if wait > 0:
                 raise Cooldown("cooldown", seconds=math.ceil(wait))
             for cap, made in zip(caps, usage.made, strict=True):
-                if made >= cap.limit:
+                if made + claim.images > cap.limit:
                     raise cap.refuse(now)
 
         try:

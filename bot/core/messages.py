@@ -88,6 +88,7 @@ EN: dict[str, str] = {
     "progress.started": "Started {timestamp}",
     # The result.
     "field.model": "Model",
+    "field.checkpoint": "Checkpoint",
     "field.sampler": "Sampler",
     "field.steps": "Steps",
     "field.cfg": "CFG",
@@ -95,11 +96,14 @@ EN: dict[str, str] = {
     "field.aspect_ratio": "Aspect ratio",
     "field.negative_prompt": "Negative prompt",
     "field.style": "Style",
+    "field.seeds": "Seeds",
+    "field.count": "Count",
     "aspect.square": "Square",
     "aspect.portrait": "Portrait",
     "aspect.landscape": "Landscape",
     "result.footer": "Requested by {user} · {seconds} s",
     "result.no_reaction": "React with 🔄 to reroll (the bot could not add the reaction itself here).",
+    "result.missing": "{missing} of {count} images could not be shown: {reason}",
     "note.unknown_model": "There is no model “{name}”, so {model} was used (/models lists them).",
     "note.ignored": "{model} does not use: {names}.",
     "note.steps_capped": "{model} takes at most {steps} {steps:step|steps}, so it used {steps} instead of {asked}.",
@@ -112,6 +116,8 @@ EN: dict[str, str] = {
     "action.delete": "Delete",
     "action.vary": "Vary",
     "action.upscale": "Upscale",
+    "action.vary_image": "Vary {number}",
+    "action.upscale_image": "Upscale {number}",
     "action.cancel": "Cancel",
     "action.image_gone": "The result's image can no longer be read from Discord, so it cannot be worked on.",
     "action.job_ended": (
@@ -173,6 +179,7 @@ EN: dict[str, str] = {
     "choice.nsfw.block": "Withhold",
     "choice.style.none": "None (clear the default)",
     "cmd.imagine.style": "A style preset (for the models that take one)",
+    "cmd.imagine.count": "How many images to make at once (1-4), seeds counting up from the seed",
     "cmd.settings.set.style": "Default style preset (none: clear)",
     "choice.nsfw.spoiler": "Spoiler",
     "choice.nsfw.allow": "Show",
@@ -231,7 +238,8 @@ EN: dict[str, str] = {
     "help.title": "Imagine: what you can do",
     "help.commands": (
         "`/imagine prompt` makes an image. Options: `negative_prompt`, `model`, `steps`, `cfg`, `seed`, `sampler`, "
-        "`aspect_ratio`, and `image` (a picture to start from) with `strength`.\n"
+        "`aspect_ratio`, `style`, `count` (up to 4 images at once), and `image` (a picture to start from) with "
+        "`strength`.\n"
         "**Imagine this**, in a message's *Apps* menu, makes one from the message's text.\n"
         "`/models` lists the models; `/settings` (Manage Server) sets this server's defaults and moderation."
     ),
@@ -365,6 +373,7 @@ RU: dict[str, str] = {
     "progress.started": "Начато {timestamp}",
     # Результат.
     "field.model": "Модель",
+    "field.checkpoint": "Чекпойнт",
     "field.sampler": "Сэмплер",
     "field.steps": "Шаги",
     "field.cfg": "CFG",
@@ -372,11 +381,14 @@ RU: dict[str, str] = {
     "field.aspect_ratio": "Соотношение сторон",
     "field.negative_prompt": "Негативный промпт",
     "field.style": "Стиль",
+    "field.seeds": "Сиды",
+    "field.count": "Количество",
     "aspect.square": "Квадратное",
     "aspect.portrait": "Вертикальное",
     "aspect.landscape": "Горизонтальное",
     "result.footer": "Запрос: {user} · {seconds} с",
     "result.no_reaction": "Поставьте реакцию 🔄, чтобы сгенерировать заново (здесь бот не смог добавить её сам).",
+    "result.missing": "Не удалось показать {missing} из {count}: {reason}",
     "note.unknown_model": "Модели «{name}» нет, поэтому использована {model} (список моделей: /models).",
     "note.ignored": "{model} не использует: {names}.",
     "note.steps_capped": (
@@ -390,6 +402,8 @@ RU: dict[str, str] = {
     "action.delete": "Удалить",
     "action.vary": "Вариация",
     "action.upscale": "Увеличить",
+    "action.vary_image": "Вариация {number}",
+    "action.upscale_image": "Увеличить {number}",
     "action.cancel": "Отменить",
     "action.image_gone": "Изображение результата больше нельзя прочитать из Discord, поэтому с ним ничего не сделать.",
     "action.job_ended": "Эта задача уже завершилась (или её выполняет другой экземпляр бота), отменять нечего.",
@@ -449,6 +463,7 @@ RU: dict[str, str] = {
     "choice.nsfw.block": "Скрывать",
     "choice.style.none": "Нет (сбросить)",
     "cmd.imagine.style": "Стиль (для моделей, которые его принимают)",
+    "cmd.imagine.count": "Сколько изображений сделать сразу (1-4), сиды подряд начиная с seed",
     "cmd.settings.set.style": "Стиль по умолчанию (нет: сбросить)",
     "choice.nsfw.spoiler": "Под спойлер",
     "choice.nsfw.allow": "Показывать",
@@ -504,7 +519,8 @@ RU: dict[str, str] = {
     "help.title": "Imagine: что можно сделать",
     "help.commands": (
         "`/imagine prompt` создаёт изображение. Параметры: `negative_prompt`, `model`, `steps`, `cfg`, `seed`, "
-        "`sampler`, `aspect_ratio`, а также `image` (картинка, с которой начать) и `strength`.\n"
+        "`sampler`, `aspect_ratio`, `style`, `count` (до 4 изображений сразу), а также `image` (картинка, с которой "
+        "начать) и `strength`.\n"
         "**Нарисовать это** в меню *Приложения* сообщения создаёт изображение по его тексту.\n"
         "`/models` показывает модели; `/settings` (право «Управлять сервером») задаёт настройки и модерацию сервера."
     ),

@@ -51,3 +51,4 @@ class Origin:
     application_id: int | None = None
     interaction_created_at: float | None = None
     reply_to: int | None = None  # the message a reroll answers
+    reply_image: int = 0  # a vary or upscale of a batch: which of `reply_to`'s images (from 0) it works on

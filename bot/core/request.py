@@ -15,6 +15,7 @@ ASPECT_RATIOS = ("square", "portrait", "landscape")
 STEPS_RANGE = (1, 25)
 CFG_RANGE = (0.0, 20.0)
 SEED_RANGE = (0, 2**32 - 1)
+COUNT_RANGE = (1, 4)  # images in one request (`count:`): Discord shows up to four embeds as one grid
 # Caps on what a user types, each declared in the command's signature (Discord enforces it) and checked again here
 # and in the cogs: a request over one is refused privately, never cut (what reaches Prodia is what was typed).
 PROMPT_MAX = 1000  # characters; Discord allows 6000 in options, Prodia documents no limit
@@ -46,6 +47,7 @@ class GenerationRequest:
     sampler: str = DEFAULT_SAMPLER
     aspect_ratio: str = "square"
     style: str | None = None  # one of STYLES (Prodia's style presets), where the model takes one
+    count: int = 1  # images made at once, with seeds seed, seed + 1, … (`seeds`)
 
     def __post_init__(self) -> None:
         prompt = " ".join(self.prompt.split()) if isinstance(self.prompt, str) else ""
@@ -73,9 +75,15 @@ class GenerationRequest:
                 allowed=", ".join(ASPECT_RATIOS),
             )
 
+        _check_range("count", self.count, COUNT_RANGE, integer=True)
         if self.style is not None and self.style not in STYLES:
             allowed = ", ".join(STYLES)
             raise InvalidInput(f"unknown style {self.style!r}", problem="choice", name="style", allowed=allowed)
+
+    def seeds(self) -> list[int]:
+        """The seed of each image (the seed fixed): seed, seed + 1, …, past the largest seed going on from 0."""
+        assert self.seed is not None, "seeds of a request whose seed is not fixed"
+        return [(self.seed + n) % (SEED_RANGE[1] + 1) for n in range(self.count)]
 
     def with_seed(self, seed: int | None = None) -> GenerationRequest:
         """This request with its seed fixed: `seed`, else the one it has, else a random one."""

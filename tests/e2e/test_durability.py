@@ -320,10 +320,10 @@ class TestQueuePosition:
 class FileRefusingReply(Reply):
     """A channel where the bot may write but not attach files (simcord does not enforce Attach Files)."""
 
-    async def _edit(self, content, embed, file, view):
-        if file is not None:
+    async def _edit(self, content, embeds, files, view):
+        if files:
             raise discord.Forbidden(SimpleNamespace(status=403, reason="Forbidden"), "Missing Permissions")
-        return await super()._edit(content, embed, file, view)
+        return await super()._edit(content, embeds, files, view)
 
 
 async def test_no_permission_to_attach_files_is_said_in_text(world, prodia, api):

@@ -55,7 +55,8 @@ async def test_imagine_defers_shows_progress_and_posts_the_image(world, prodia, 
         assert submit.json["sampler"] == "DDIM"
         assert submit.json["seed"] == 42
         assert fields["Sampler"] == "DDIM"
-        assert fields["Model"] == "absolutereality_v181.safetensors [3d9d4d2b]"
+        assert fields["Model"] == "absolutereality_v181"  # as people know it
+        assert fields["Checkpoint"] == "absolutereality_v181.safetensors [3d9d4d2b]"  # and its full name
     else:
         assert submit.json["config"]["seed"] == 42
         assert "sampler" not in submit.json["config"]
@@ -70,9 +71,9 @@ async def test_imagine_defers_shows_progress_and_posts_the_image(world, prodia, 
 async def test_unknown_model_is_replaced_by_the_default_and_said(world, prodia, api):
     result = await world.alice.slash(world.channel, "imagine", prompt="a fox", model="no-such-model")
     embed = result.response.embeds[0]
-    default = world.bot.pipeline.catalog.default.name
-    assert f"There is no model “no-such-model”, so {default} was used (/models lists them)." in embed.description
-    assert fields_of(embed)["Model"] == default
+    default = world.bot.pipeline.catalog.default
+    assert f"There is no model “no-such-model”, so {default.name} was used (/models lists them)." in embed.description
+    assert fields_of(embed)["Model"] == default.short_name
 
 
 def messages_sent(env) -> list[dict]:

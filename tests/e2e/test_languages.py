@@ -150,7 +150,7 @@ def test_the_synced_commands_carry_russian_descriptions_and_choice_names(world):
     assert imagine.get("name_localizations") in (None, {})  # names stay as typed
     options = {option["name"]: option for option in imagine["options"]}
     assert set(options) == {
-        "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style", "image",
+        "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style", "count", "image",
         "strength",
     }  # fmt: skip
     for name, option in options.items():

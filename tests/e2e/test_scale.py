@@ -289,7 +289,8 @@ async def test_v1_model_list_is_refreshed_from_prodia_and_cached(world, prodia, 
     assert "dreamshaper_8.safetensors [9d40847d]" not in world.bot.pipeline.catalog
 
     result = await world.alice.slash(world.channel, "imagine", prompt="new model", model="brand_new")
-    assert {f.name: f.value for f in result.response.embeds[0].fields}["Model"] == "brand_new_v2.safetensors [12345678]"
+    fields = {f.name: f.value for f in result.response.embeds[0].fields}
+    assert (fields["Model"], fields["Checkpoint"]) == ("brand_new_v2", "brand_new_v2.safetensors [12345678]")
 
     # Prodia unreachable at the next start: the cached list is used, not the built-in one.
     prodia.add_fault(Fault("status", status=503, times=None))

@@ -38,7 +38,9 @@ async def test_guild_defaults_are_used_by_the_next_imagine(world, prodia, api):
 
     result = await world.alice.slash(world.channel, "imagine", prompt="a castle")
     fields = fields_of(result.response.embeds[0])
-    assert (fields["Model"], fields["Steps"], fields.get("Sampler")) == (model, "12", "Euler" if api == "v1" else None)
+    assert (fields.get("Checkpoint", fields["Model"]), fields["Steps"], fields.get("Sampler")) == (
+        model, "12", "Euler" if api == "v1" else None
+    )  # fmt: skip
     body = submits(prodia)[-1]
     sent = body if api == "v1" else body["config"]
     assert sent["steps"] == 12

@@ -94,7 +94,7 @@ class JobJournal(ABC):
 
     async def count_images_since(self, guild_id: int, since: float) -> int:
         rows = await self._query(
-            "SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND state IN ('generated', 'delivered')"
+            "SELECT COALESCE(SUM(images), 0) AS n FROM jobs WHERE guild_id = ? AND state IN ('generated', 'delivered')"
             " AND created_at >= ?",
             (guild_id, since),
         )

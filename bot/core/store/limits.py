@@ -17,8 +17,8 @@ Query = Callable[..., Awaitable[list[Row]]]
 # Whose images a daily cap counts: a server's, a user's in direct messages, a user's everywhere.
 _SCOPE_SQL = {"guild": "guild_id = ?", "dm": "user_id = ? AND guild_id IS NULL", "user": "user_id = ?"}
 # What a journaled job weighs: each send to Prodia may be billed (`attempts` counts them), a job in flight weighs
-# one, and a job that failed before any send weighs nothing.
-_WEIGHT = "CASE WHEN attempts > 1 OR state = 'failed' THEN attempts ELSE 1 END"
+# its images (one, or its `count:`), and a job that failed before any send weighs nothing.
+_WEIGHT = "CASE WHEN attempts > images OR state = 'failed' THEN attempts ELSE images END"
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Claim:
     user_id: int
     guild_id: int | None
     caps: tuple[CapScope, ...]  # the daily caps to count
+    images: int = 1  # what it weighs under the caps: its `count:` (in flight, a job is one)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class LimitTables(ABC):
             where = _SCOPE_SQL[scope.kind]
             columns.append(
                 f"(SELECT COALESCE(SUM({_WEIGHT}), 0) FROM jobs WHERE {where} AND created_at >= ?)"
-                f" + (SELECT COUNT(*) FROM limit_reservations r WHERE {where} AND lease_until > ?"
+                f" + (SELECT COALESCE(SUM(images), 0) FROM limit_reservations r WHERE {where} AND lease_until > ?"
                 f" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = r.job_id)) AS made_{n}"
             )
             args += [scope.id, since, scope.id, now]
@@ -112,9 +113,9 @@ class LimitTables(ABC):
             made = tuple(int(row[f"made_{n}"]) for n in range(len(claim.caps)))
             check(Usage(int(row["in_flight"]), max(starts, default=None), made))
             await query(
-                "INSERT INTO limit_reservations (job_id, user_id, guild_id, owner, created_at, lease_until)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (claim.job_id, claim.user_id, claim.guild_id, owner, now, now + lease),
+                "INSERT INTO limit_reservations (job_id, user_id, guild_id, owner, created_at, lease_until, images)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (claim.job_id, claim.user_id, claim.guild_id, owner, now, now + lease, claim.images),
             )
 
     async def end_reservation(self, job_id: str) -> None:

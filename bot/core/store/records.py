@@ -83,6 +83,7 @@ class JobRecord:
     price: float | None = None  # US dollars Prodia charged, where it said
     locale: str | None = None  # the language of its public messages (None: journaled before it was kept)
     input_url: str | None = field(default=None, repr=False)  # the upload it starts from (a signed URL), until it ends
+    images: int = 1  # its `count:`: what it weighs under the daily caps
 
 
 _SETTINGS_FIELDS = frozenset(f.name for f in fields(GuildSettings))
