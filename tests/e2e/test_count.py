@@ -264,3 +264,19 @@ async def test_a_vary_of_a_batch_image_resumed_after_a_restart_varies_that_image
     assert {base64.b64decode(post.json["imageData"]) for post in transforms} == {second}
     (variation,) = replies_to(world, message)
     assert len(variation.attachments) == 1
+
+
+@pytest.mark.simcord(settle_timeout=0.5)  # the jobs are held at Prodia: nothing settles until they are released
+@pytest.mark.parametrize("bot_env", [{"PRODIA_POLL_INTERVAL": "2", "PRODIA_TIMEOUT": "3600"}])
+async def test_a_batchs_images_run_at_prodia_at_the_same_time(world, prodia, api):
+    prodia.hold()  # every image job stays running until released
+    try:
+        await world.alice.slash(world.channel, "imagine", prompt="together", count=4)
+    except TimeoutError:
+        pass
+    await world.env.advance_time(5)
+    assert len(prodia.held) == 4  # all four at Prodia at once, none waiting for another
+    assert prodia.release() == 4
+    await world.env.advance_time(5)
+    (message,) = [m for m in world.channel.history() if m.attachments]
+    assert len(message.attachments) == 4

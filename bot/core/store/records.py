@@ -75,7 +75,7 @@ class JobRecord:
     interaction_created_at: float | None
     message_id: int | None
     reply_to: int | None
-    prodia_job_id: str | None
+    prodia_job_id: str | None  # where Prodia knows it by; a batch's (`count:`): each image's, comma-joined in order
     error: str | None
     created_at: float
     updated_at: float
