@@ -405,9 +405,12 @@ class JobPipeline:
                 made.append(outcome)
         results = [result for result in made if isinstance(result, GenerationResult)]
         if not results:
-            raise next(exc for exc in made if isinstance(exc, Exception))
-        for result in results:
-            self.metrics.spent(result.price)
+            raise next(exc for exc in made if isinstance(exc, Exception))  # reported (and counted) as one job's
+        for outcome in made:
+            if isinstance(outcome, ProdiaError):  # an image lost in a batch that is delivered: counted here
+                self.metrics.job_failed_at_prodia(outcome)
+            elif isinstance(outcome, GenerationResult):
+                self.metrics.spent(outcome.price)
         await journal.update(state=JobState.GENERATED, price=total_price(made))
         return made
 

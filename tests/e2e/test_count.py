@@ -130,6 +130,8 @@ async def test_an_image_that_fails_leaves_the_others_delivered_and_says_so(world
     assert message.embeds[0].description.startswith("1 of 3 images could not be shown: ")
     seeds = fields_of(message.embeds[0])["Seeds"].split(", ")
     assert len(seeds) == 2 and set(seeds) < {"10", "11", "12"}
+    metrics = world.bot.pipeline.metrics.exposition().decode()
+    assert 'imagine_prodia_errors_total{kind="job_failed"} 1.0' in metrics  # the lost image, counted once
 
 
 async def test_a_batch_whose_every_image_fails_says_why_like_one_image(world, prodia, api):
