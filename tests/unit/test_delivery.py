@@ -278,13 +278,36 @@ def shown_in(channel) -> str:
 
 async def test_progress_waits_an_interval_after_the_reply_appeared(env, channel, alice):
     reporter, _ = await reporter_on(env, channel, alice)
-    await update(env, reporter, "queued", position=3)
+    await update(env, reporter, "waiting", position=3)
     assert shown_in(channel) == "thinking"  # not at once
     await env.advance_time(1.9)
     assert shown_in(channel) == "thinking"
     await env.advance_time(0.2)
-    assert shown_in(channel) == progress("queued", 3)
+    assert shown_in(channel) == progress("waiting", 3) != progress("waiting", 0)
     assert reporter.edits == 1
+
+
+async def test_a_change_with_half_a_second_of_the_interval_left_waits_for_it(env, channel, alice):
+    reporter, _ = await reporter_on(env, channel, alice)
+    await env.advance_time(5)
+    await update(env, reporter, "queued")
+    await env.advance_time(1.5)
+    await update(env, reporter, "generating")
+    await env.advance_time(0.4)
+    assert shown_in(channel) == progress("queued")
+    await env.advance_time(0.2)
+    assert shown_in(channel) == progress("generating")
+
+
+async def test_changes_after_a_delayed_edit_are_edited_too(env, channel, alice):
+    reporter, thinking = await reporter_on(env, channel, alice)
+    await update(env, reporter, "submitted")  # delayed: the reply appeared just now
+    await env.advance_time(2.1)
+    assert shown_in(channel) == progress("submitted")
+    await env.advance_time(5)
+    await update(env, reporter, "generating")  # an interval later: at once
+    assert shown_in(channel) == progress("generating")
+    assert (reporter.edits, len(edits_of(env, thinking.id))) == (2, 2)
 
 
 async def test_progress_changes_within_an_interval_fold_into_one_edit(env, channel, alice):
@@ -348,6 +371,18 @@ async def test_the_final_edit_keeps_the_interval_after_the_last_progress_edit(en
     assert shown_in(channel) == progress("generating")  # the pending progress is dropped
 
 
+async def test_the_final_edit_waits_out_even_half_a_second(env, channel, alice):
+    reporter, _ = await reporter_on(env, channel, alice)
+    await env.advance_time(5)
+    await update(env, reporter, "generating")
+    await env.advance_time(1.5)
+    final = env.bot.run(reporter.final_turn())
+    await env.advance_time(0.4)
+    assert not final.done()
+    await env.advance_time(0.2)
+    assert final.done()
+
+
 async def test_without_progress_edits_the_final_edit_follows_at_once(env, channel, alice):
     reporter, _ = await reporter_on(env, channel, alice)
     await update(env, reporter, "generating")  # pending: the reply appeared just now
@@ -391,9 +426,9 @@ async def test_the_reroll_reaction_is_added(env, channel, alice):
 async def test_without_permission_to_react_the_result_says_how_to_reroll(env, channel, alice):
     message = await env.bot.get_channel(channel.id).send("result", embed=discord.Embed(title="Result"))
     env.inject_error("PUT", "/channels/*/reactions/*", status=403, code=50013, message="Missing Permissions")
-    await add_reroll(message, "fr")
+    await add_reroll(message, "ru")
     shown = channel.history()[-1]
-    assert shown.content == text("result.no_reaction", "fr")
+    assert shown.content == text("result.no_reaction", "ru") != text("result.no_reaction")
     assert shown.embeds[0].title == "Result"  # the result kept
     assert shown.reactions == []
 

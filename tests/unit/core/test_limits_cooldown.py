@@ -62,3 +62,19 @@ async def test_the_cooldown_left_is_told_rounded_up_and_ends_on_time(setup: Setu
     assert waiting.value.params["seconds"] == 1  # half a second left: one, not none
     clock.now += 0.5
     await (await mine.reserve(a_claim("second"), ())).release()  # exactly over: admitted
+
+
+async def test_a_reservation_released_twice_gives_its_place_back_once(setup: Setup) -> None:
+    mine = setup.limits(max_jobs=1)
+    first = await mine.reserve(a_claim("first"), ())
+    await first.release()
+    second = await mine.reserve(a_claim("second"), ())
+    await first.release()  # again (a job's end and its error handler both release): not the second's place
+    with pytest.raises(UserBusy):
+        await mine.reserve(a_claim("third"), ())
+    await second.release()
+
+
+def test_the_day_starts_at_midnight_utc() -> None:
+    assert limits.start_of_day(1_700_000_000) == 1_699_920_000  # 2023-11-14 22:13:20 UTC: that day's 00:00
+    assert limits.start_of_day(1_699_920_000) == 1_699_920_000

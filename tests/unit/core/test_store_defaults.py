@@ -104,3 +104,23 @@ async def test_released_leases_let_another_process_resume_the_jobs_at_once(
 
 async def test_ping_answers_while_the_database_does(store: Store) -> None:
     assert await store.ping() is None  # the health check's question: no error is the answer
+
+
+async def test_a_reset_of_what_was_never_read_or_set_is_no_error(store: Store) -> None:
+    await store.reset_guild_settings(404)
+    await store.reset_preferences(404)
+    await store.reset_channel_defaults(404)
+    assert await store.preferences(404) == Defaults()
+
+
+async def test_a_cached_entry_lives_its_ttl_and_not_a_moment_more(
+    store_target: StoreTarget, clock: SteppedClock
+) -> None:
+    mine, other = await store_target.open(), await store_target.open(cache_ttl=60)
+    assert (await other.guild_settings(1)).model is None
+    assert await other.preferences(1) == Defaults()
+    await mine.update_guild_settings(1, model="a")
+    await mine.update_preferences(1, model="b")
+    clock.advance(60)  # exactly the TTL: expired
+    assert (await other.guild_settings(1)).model == "a"
+    assert await other.preferences(1) == Defaults(model="b")
