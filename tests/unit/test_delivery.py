@@ -441,6 +441,15 @@ async def test_without_permission_to_react_a_message_without_embed_is_left_alone
     assert edits_of(env, message.id) == []
 
 
+async def test_without_permission_to_react_a_partial_message_is_left_alone(env, channel, alice):
+    bot_channel = env.bot.get_channel(channel.id)
+    message = await bot_channel.send("result", embed=discord.Embed(title="Result"))
+    env.inject_error("PUT", "/channels/*/reactions/*", status=403, code=50013, message="Missing Permissions")
+    await add_reroll(bot_channel.get_partial_message(message.id), None)  # as recovery has it: no embeds to keep
+    assert channel.history()[-1].content == "result"
+    assert edits_of(env, message.id) == []
+
+
 async def test_a_failing_explanation_is_not_raised(env, channel, alice):
     message = await env.bot.get_channel(channel.id).send("result", embed=discord.Embed(title="Result"))
     env.inject_error("PUT", "/channels/*/reactions/*", status=403, code=50013, message="Missing Permissions")

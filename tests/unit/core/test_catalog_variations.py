@@ -67,3 +67,13 @@ def test_a_russian_fraction_takes_the_genitive_singular() -> None:
     assert text("limit.daily_cap", "ru", limit=1.5).startswith(
         "Этот сервер уже исчерпал дневной лимит в 1.5 изображения."
     )
+
+
+def test_a_request_for_several_images_is_one_job_per_image_with_seeds_counting_up(v2: Catalog) -> None:
+    jobs = v2.prepare(GenerationRequest(prompt="a fox", seed=7, count=3)).images()
+    assert [(job.request.seed, job.request.count) for job in jobs] == [(7, 1), (8, 1), (9, 1)]
+    assert [job.request.seed for job in v2.prepare(GenerationRequest(prompt="a fox", seed=7)).images()] == [7]
+
+
+def test_whether_an_image_can_be_varied_depends_on_its_model(v2: Catalog) -> None:
+    assert (v2.can_vary("sdxl"), v2.can_vary("flux-dev"), v2.can_vary("sd15")) == (True, False, True)
