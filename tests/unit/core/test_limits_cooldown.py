@@ -1,14 +1,17 @@
-"""What a refused user is told by the limits (`bot.core.limits`): their number of jobs at once, and the seconds of
-cooldown left, counted on a clock the test moves, to the end of the cooldown and not a second past it. On both
-backends and both kinds of limits (the `setup` fixture of test_limits.py)."""
+"""What a refused user is told by the limits (`bot.core.limits`): their number of jobs at once, the seconds of cooldown
+left (on a clock the test moves, to the end of the cooldown and not a second past it), and which jobs in flight count
+towards a user's and a DM's daily cap. On both backends and both kinds of limits (the `setup` fixture of
+test_limits.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.core import jobs, limits
-from bot.core.jobs import Cooldown, UserBusy
+from bot.core.jobs import Cooldown, DmDailyCap, UserBusy, UserDailyCap
+from bot.core.limits import DailyLimit
 from bot.core.messages import error_text
+from bot.core.store import CapScope
 from tests.unit.core import test_limits
 from tests.unit.core.test_limits import Setup, a_claim, a_job
 
@@ -78,3 +81,31 @@ async def test_a_reservation_released_twice_gives_its_place_back_once(setup: Set
 def test_the_day_starts_at_midnight_utc() -> None:
     assert limits.start_of_day(1_700_000_000) == 1_699_920_000  # 2023-11-14 22:13:20 UTC: that day's 00:00
     assert limits.start_of_day(1_699_920_000) == 1_699_920_000
+
+
+def user_cap(limit: int, user: int = 1) -> tuple[DailyLimit, ...]:
+    return (DailyLimit(CapScope("user", user), limit),)
+
+
+def dm_cap(limit: int, user: int = 1) -> tuple[DailyLimit, ...]:
+    return (DailyLimit(CapScope("dm", user), limit),)
+
+
+async def test_jobs_in_flight_count_towards_their_own_users_cap_only(setup: Setup) -> None:
+    mine = setup.limits()
+    held = await mine.reserve(a_claim("alice", user=1, caps=user_cap(1)), user_cap(1))
+    with pytest.raises(UserDailyCap):
+        await mine.reserve(a_claim("alice again", user=1, caps=user_cap(1)), user_cap(1))
+    bob = await mine.reserve(a_claim("bob", user=2, caps=user_cap(1, user=2)), user_cap(1, user=2))
+    for reservation in (held, bob):
+        await reservation.release()
+
+
+async def test_a_dm_cap_counts_the_users_dm_jobs_in_flight_not_their_server_ones(setup: Setup) -> None:
+    mine = setup.limits()
+    in_server = await mine.reserve(a_claim("in a server", user=1), ())
+    in_dm = await mine.reserve(a_claim("in a dm", user=1, guild=None, caps=dm_cap(1)), dm_cap(1))
+    with pytest.raises(DmDailyCap):
+        await mine.reserve(a_claim("another dm", user=1, guild=None, caps=dm_cap(1)), dm_cap(1))
+    for reservation in (in_server, in_dm):
+        await reservation.release()

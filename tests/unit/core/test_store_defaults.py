@@ -2,6 +2,7 @@
 result, leases given back and the health check's ping, on both backends (`store` is parametrized over SQLite and
 PostgreSQL). The rest of the store is in test_store.py."""
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -124,3 +125,16 @@ async def test_a_cached_entry_lives_its_ttl_and_not_a_moment_more(
     clock.advance(60)  # exactly the TTL: expired
     assert (await other.guild_settings(1)).model == "a"
     assert await other.preferences(1) == Defaults(model="b")
+
+
+async def test_a_stale_entry_is_refreshed_behind_again_after_each_expiry(
+    store_target: StoreTarget, clock: SteppedClock
+) -> None:
+    mine, other = await store_target.open(), await store_target.open(cache_ttl=60)
+    await other.guild_settings(1)
+    for model in ("a", "b"):
+        await mine.update_guild_settings(1, model=model)
+        clock.advance(61)
+        await other.guild_settings(1, allow_stale=True)  # the old value at once, a refresh behind
+        await asyncio.gather(*other._refreshing.values())
+        assert (await other.guild_settings(1, allow_stale=True)).model == model
