@@ -77,3 +77,7 @@ def test_a_request_for_several_images_is_one_job_per_image_with_seeds_counting_u
 
 def test_whether_an_image_can_be_varied_depends_on_its_model(v2: Catalog) -> None:
     assert (v2.can_vary("sdxl"), v2.can_vary("flux-dev"), v2.can_vary("sd15")) == (True, False, True)
+
+
+def test_an_unexpected_error_is_told_in_the_users_language() -> None:
+    assert error_text(RuntimeError("internal"), "ru") == text("error.unexpected", "ru") != text("error.unexpected")

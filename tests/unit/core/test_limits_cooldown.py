@@ -109,3 +109,23 @@ async def test_a_dm_cap_counts_the_users_dm_jobs_in_flight_not_their_server_ones
         await mine.reserve(a_claim("another dm", user=1, guild=None, caps=dm_cap(1)), dm_cap(1))
     for reservation in (in_server, in_dm):
         await reservation.release()
+
+
+async def test_a_reservation_names_its_job(setup: Setup) -> None:
+    reservation = await setup.limits().reserve(a_claim("job-7"), ())
+    assert reservation.job_id == "job-7"  # the id its journal row gets
+    await reservation.release()
+
+
+async def test_a_renewed_reservation_holds_past_its_first_lease(store_target, clock: SteppedClock) -> None:
+    here, there = await store_target.open(), await store_target.open()
+    mine = limits.SharedLimits(here, max_jobs=1, cooldown=0, owner="here", lease=120)
+    theirs = limits.SharedLimits(there, max_jobs=1, cooldown=0, owner="there", lease=120)
+    running = await mine.reserve(a_claim("running"), ())
+    clock.now += 100
+    await mine.renew()  # while its job runs
+    clock.now += 100  # past the first lease, within the renewed one
+    with pytest.raises(UserBusy):
+        await theirs.reserve(a_claim("second"), ())
+    await running.release()
+    await (await theirs.reserve(a_claim("second"), ())).release()
