@@ -95,6 +95,20 @@ def edits_of(env, message_id: int) -> list[str]:
     return out
 
 
+def png(name: str) -> discord.File:
+    return discord.File(io.BytesIO(PNG), name)
+
+
+def cancel_view() -> discord.ui.View:
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="Cancel", custom_id="cancel"))
+    return view
+
+
+def buttons_of(message) -> list[str]:
+    return [c.custom_id for row in message.components for c in row.children]
+
+
 def posts(env) -> list[str]:
     return [r.path for r in env.http_requests if r.method == "POST" and r.path.endswith("/messages")]
 
@@ -155,8 +169,14 @@ async def test_a_reply_made_with_a_webhook_edits_its_message_by_the_token(env, c
         token_created_at=interaction.created_at.timestamp(),
         message=bot_channel.get_partial_message(thinking.id),
     )
-    await reply.edit(content="resumed")
-    assert channel.history()[-1].content == "resumed"
+    await reply.edit(content="resumed", embed=discord.Embed(title="Result"), file=png("result.png"), view=cancel_view())
+    shown = channel.history()[-1]
+    assert (shown.content, shown.embeds[0].title, [a.filename for a in shown.attachments]) == (
+        "resumed",
+        "Result",
+        ["result.png"],
+    )
+    assert buttons_of(shown) == ["cancel"]
     assert edits_of(env, thinking.id) == ["token"]
 
 
@@ -180,9 +200,31 @@ async def test_a_reply_without_token_edits_its_message_through_the_channel(env, 
     bot_channel = env.bot.get_channel(channel.id)
     first = await bot_channel.send("thinking")
     reply = Reply(bot_channel, message=first)
-    await reply.edit(content="done")
-    assert channel.history()[-1].content == "done"
+    await reply.edit(content="done", embed=discord.Embed(title="Result"), file=png("result.png"), view=cancel_view())
+    shown = channel.history()[-1]
+    assert (shown.content, shown.embeds[0].title, [a.filename for a in shown.attachments]) == (
+        "done",
+        "Result",
+        ["result.png"],
+    )
+    assert buttons_of(shown) == ["cancel"]
     assert edits_of(env, first.id) == ["channel"]
+
+
+async def test_a_token_at_exactly_the_margin_is_not_tried(env, channel, alice):
+    reply, thinking = await started(env, channel, alice)
+    await env.advance_time(TOKEN_LIFETIME - 30)
+    await reply.edit(content="late")
+    assert edits_of(env, thinking.id) == ["channel"]
+
+
+async def test_a_new_post_whose_reference_is_gone_is_posted_without_it(env, channel, alice):
+    asked = await alice.send(channel, "draw a fox")
+    bot_channel = env.bot.get_channel(channel.id)
+    reference = bot_channel.get_partial_message(asked.id)
+    await alice.delete(asked)
+    posted = await Reply(bot_channel, reference=reference).edit(content="a fox")
+    assert channel.history()[-1].id == posted.id
 
 
 @pytest.mark.parametrize(("status", "code"), [(404, 10015), (401, 50027)])

@@ -5,6 +5,8 @@ test_limits.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.core import jobs, limits
@@ -129,3 +131,36 @@ async def test_a_renewed_reservation_holds_past_its_first_lease(store_target, cl
         await theirs.reserve(a_claim("second"), ())
     await running.release()
     await (await theirs.reserve(a_claim("second"), ())).release()
+
+
+async def test_a_job_waiting_for_a_prodia_slot_is_told_so_once(store_target, monkeypatch) -> None:
+    here, there = await store_target.open(), await store_target.open()
+    theirs = limits.SharedProdiaSlots(there, api_key="key", size=1, owner="there", lease=120)
+    held = await theirs.take(nothing_to_say)  # the key's only slot, in another process
+    mine = limits.SharedProdiaSlots(here, api_key="key", size=1, owner="here", lease=120)
+    monkeypatch.setattr(limits.random, "uniform", lambda low, high: 0.0)  # try again at once
+    tries, tried_five_times = 0, asyncio.Event()
+    take = here.take_prodia_slot
+
+    async def counted(*args, **kwargs):
+        nonlocal tries
+        tries += 1
+        if tries == 5:
+            tried_five_times.set()
+        return await take(*args, **kwargs)
+
+    monkeypatch.setattr(here, "take_prodia_slot", counted)
+    told: list[str] = []
+
+    async def on_wait() -> None:
+        told.append("waiting")
+
+    waiting = asyncio.create_task(mine.take(on_wait))
+    await tried_five_times.wait()
+    await theirs.free(held)
+    assert await waiting == 0
+    assert told == ["waiting"]  # once, not at every try
+
+
+async def nothing_to_say() -> None:
+    return None

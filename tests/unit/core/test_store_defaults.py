@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.core.store import Defaults, ResultRecord, Store, base, journal
+from bot.core.store import Defaults, ResultRecord, Store, base, journal, open_store
 from tests.plugins.databases import StoreTarget
 from tests.unit.core.test_store import REQUEST, SteppedClock, make_job
 
@@ -138,3 +138,10 @@ async def test_a_stale_entry_is_refreshed_behind_again_after_each_expiry(
         await other.guild_settings(1, allow_stale=True)  # the old value at once, a refresh behind
         await asyncio.gather(*other._refreshing.values())
         assert (await other.guild_settings(1, allow_stale=True)).model == model
+
+
+async def test_a_sqlite_file_in_folders_that_do_not_exist_yet_is_created_with_them(tmp_path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/data/imagine/bot.sqlite3")
+    await store.set_meta("k", "v")
+    await store.close()
+    assert (tmp_path / "data" / "imagine" / "bot.sqlite3").exists()

@@ -34,6 +34,7 @@ def states(monkeypatch):
 
 
 async def run_async(prodia, session, duration: float = 0.05) -> tuple[object, list[str]]:
+    """The result, and the states the caller was told (each naming the job)."""
     steps: list[Progress] = []
 
     async def on_progress(step: Progress) -> None:
@@ -41,6 +42,7 @@ async def run_async(prodia, session, duration: float = 0.05) -> tuple[object, li
 
     prodia.job_duration = duration
     result = await make_client(session, prodia, "v2", PRODIA_V2_MODE="async").generate(prepare("v2"), on_progress)
+    assert {step.job_id for step in steps} == {result.job_id}
     return result, [step.state for step in steps]
 
 
