@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.core.store import Defaults, ResultRecord, Store, base, journal, open_store
+from bot.core.store import Defaults, ResultRecord, Store, StoreError, base, journal, open_store
 from tests.plugins.databases import StoreTarget
 from tests.unit.core.test_store import REQUEST, SteppedClock, make_job
 
@@ -145,3 +145,10 @@ async def test_a_sqlite_file_in_folders_that_do_not_exist_yet_is_created_with_th
     await store.set_meta("k", "v")
     await store.close()
     assert (tmp_path / "data" / "imagine" / "bot.sqlite3").exists()
+
+
+async def test_an_unreachable_postgresql_names_its_host_but_no_part_of_its_password() -> None:
+    with pytest.raises(StoreError) as refused:
+        await open_store("postgresql://bot:pa@ss-CANARY@127.0.0.1:1/imagine")  # an @ in the password
+    assert "127.0.0.1" in str(refused.value)
+    assert "CANARY" not in str(refused.value) and "pa@" not in str(refused.value)
