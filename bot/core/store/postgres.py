@@ -17,14 +17,16 @@ from .records import Row
 if TYPE_CHECKING:
     import asyncpg
 
-_MIGRATION_LOCK_KEY = 0x696D6167696E65  # "imagine": any constant shared by every process of the bot
+_MIGRATION_LOCK_KEY = 0x696D6167  # "imag": any constant shared by every process of the bot
 
 
 class PostgresStore(Store):
     """An asyncpg pool; safe to share one database between several bot processes."""
 
     backend = "postgresql"
-    _migration_lock = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"
+    # Per schema: the processes of one bot migrate one at a time, and bots (or tests) in other schemas of the same
+    # database never wait on each other.
+    _migration_lock = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY}, hashtext(current_schema()))"
     _limit_lock = "SELECT pg_advisory_xact_lock(?)"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 

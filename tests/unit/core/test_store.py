@@ -338,3 +338,25 @@ async def test_memory_and_relative_urls(tmp_path: Path, monkeypatch: pytest.Monk
     assert (tmp_path / "data" / "bot.sqlite3").exists()
     with pytest.raises(ValueError):
         await open_store("mysql://x")
+
+
+async def test_the_migration_lock_holds_one_schema_not_the_whole_database() -> None:
+    # Bots (and test runs) in other schemas of one database start while a migration elsewhere holds its lock.
+    import asyncpg
+
+    from tests.plugins.databases import postgres_schema
+
+    async with postgres_schema() as busy_url, postgres_schema() as other_url:
+        busy = await open_store(busy_url)
+        holder = await asyncpg.connect(busy_url)
+        try:
+            async with holder.transaction():
+                await holder.execute(busy._migration_lock)  # a migration in progress there
+                other = await open_store(f"{other_url}&lock_timeout=300")  # waits at most 0.3 s on a lock
+                assert await versions(other) == MIGRATIONS
+                await other.close()
+                with pytest.raises(StoreError, match="lock timeout"):  # the same schema does wait for it
+                    await open_store(f"{busy_url}&lock_timeout=300")
+        finally:
+            await holder.close()
+            await busy.close()
