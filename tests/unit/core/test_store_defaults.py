@@ -152,3 +152,15 @@ async def test_an_unreachable_postgresql_names_its_host_but_no_part_of_its_passw
         await open_store("postgresql://bot:pa@ss-CANARY@127.0.0.1:1/imagine")  # an @ in the password
     assert "127.0.0.1" in str(refused.value)
     assert "CANARY" not in str(refused.value) and "pa@" not in str(refused.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_both_spellings_of_a_postgresql_url_are_postgresql(scheme: str) -> None:
+    with pytest.raises(StoreError):  # tried, so taken for PostgreSQL (nothing listens on port 1)
+        await open_store(f"{scheme}://bot@127.0.0.1:1/imagine")
+
+
+@pytest.mark.parametrize("url", ["sqlite://bot.sqlite3", "sqlite:///"])
+async def test_a_sqlite_url_without_a_path_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="sqlite:///path"):
+        await open_store(url)
