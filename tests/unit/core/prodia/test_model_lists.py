@@ -59,3 +59,10 @@ def test_every_v1_model_can_be_varied_and_both_apis_upscale():
     catalog = Catalog.from_v1_lists(list(SD_MODELS), list(SDXL_MODELS))
     assert all(catalog.can_vary(name) for name in (*SD_MODELS, *SDXL_MODELS, None))
     assert (can_upscale("v1"), can_upscale("v2"), can_upscale("v3")) == (True, True, False)
+
+
+def test_the_family_name_of_the_original_default_picks_it_among_its_versions():
+    versions = [m for m in SD_MODELS if m.lower().startswith("absolutereality")]
+    assert len(versions) > 1 and DEFAULT_SD_MODEL in versions
+    catalog = Catalog.from_v1_lists(versions, [])
+    assert catalog.resolve("absolutereality") == (catalog.get(DEFAULT_SD_MODEL), False)
