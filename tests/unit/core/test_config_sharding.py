@@ -90,3 +90,21 @@ def test_settings_show_every_setting_but_no_secret_nor_password() -> None:
     assert shown.startswith("Settings(discord_token=Secret('********'), ")
     assert "prodia_api='v1'" in shown and "database_url='postgresql://bot:***@db/imagine'" in shown
     assert "CANARY" not in shown
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"PRODIA_TIMEOUT": "soon"}, "PRODIA_TIMEOUT must be a number, got 'soon'"),
+        ({"MAX_CONCURRENT_JOBS": "2.5"}, "MAX_CONCURRENT_JOBS must be a whole number, got '2.5'"),
+        ({"METRICS_PORT": "65536"}, "METRICS_PORT must be between 1 and 65535, got 65536"),
+        ({"NSFW_THRESHOLD": "Extreme"}, "NSFW_THRESHOLD must be low, medium or high, got 'extreme'"),
+    ],
+)
+def test_a_setting_that_is_no_valid_value_is_refused_saying_what_it_must_be(env: dict[str, str], said: str) -> None:
+    assert refusal(env) == f"{said} {HINT}"
+
+
+def test_the_top_of_a_range_is_in_it() -> None:
+    assert Settings.from_env({"METRICS_PORT": "65535"}).metrics_port == 65535
+    assert Settings.from_env({"NSFW_THRESHOLD": "HIGH"}).nsfw_threshold == "high"
