@@ -1,5 +1,5 @@
-"""Settings.from_env: sharding (SHARD_COUNT, SHARD_IDS), the one-line refusal an operator reads, and secrets compared
-without being shown. The rest of the settings are in test_config.py."""
+"""Settings.from_env: sharding (SHARD_COUNT, SHARD_IDS), every setting read from its variable, the one-line refusal an
+operator reads for each invalid one, and secrets compared without being shown. The rest is in test_config.py."""
 
 from __future__ import annotations
 
@@ -108,3 +108,63 @@ def test_a_setting_that_is_no_valid_value_is_refused_saying_what_it_must_be(env:
 def test_the_top_of_a_range_is_in_it() -> None:
     assert Settings.from_env({"METRICS_PORT": "65535"}).metrics_port == 65535
     assert Settings.from_env({"NSFW_THRESHOLD": "HIGH"}).nsfw_threshold == "high"
+
+
+# Every setting read from its variable (a value other than its default), and its bounds: what an operator sets is
+# what the bot runs with.
+READ = [
+    ("PRODIA_TIMEOUT", "45.5", "prodia_timeout", 45.5),
+    ("PRODIA_MAX_RETRIES", "7", "prodia_max_retries", 7),
+    ("PRODIA_RETRY_DELAY", "0.25", "prodia_retry_delay", 0.25),
+    ("PRODIA_POLL_INTERVAL", "0.5", "prodia_poll_interval", 0.5),
+    ("PRODIA_MAX_POLLS_PER_SECOND", "12", "prodia_max_polls_per_second", 12.0),
+    ("MAX_IMAGE_BYTES", "2048", "max_image_bytes", 2048),
+    ("MAX_CONCURRENT_JOBS", "9", "max_concurrent_jobs", 9),
+    ("QUEUE_SIZE", "0", "queue_size", 0),
+    ("USER_MAX_JOBS", "3", "user_max_jobs", 3),
+    ("USER_COOLDOWN", "12.5", "user_cooldown", 12.5),
+    ("DM_DAILY_CAP", "4", "dm_daily_cap", 4),
+    ("USER_DAILY_CAP", "6", "user_daily_cap", 6),
+    ("NSFW_THRESHOLD", "Low", "nsfw_threshold", "low"),
+    ("PROGRESS_INTERVAL", "0", "progress_interval", 0.0),
+    ("JOB_LEASE_SECONDS", "90", "job_lease_seconds", 90.0),
+    ("MODEL_REFRESH_INTERVAL", "0", "model_refresh_interval", 0.0),
+    ("RETENTION_DAYS", "3", "retention_days", 3),
+    ("LOG_LEVEL", "warning", "log_level", "WARNING"),
+    ("LOG_LEVEL", "critical", "log_level", "CRITICAL"),
+    ("SYNC_COMMANDS", "no", "sync_commands", False),
+    ("LOG_JSON", "1", "log_json", True),
+    ("LOG_JSON", "YES", "log_json", True),
+    ("LOG_PROMPTS", "0", "log_prompts", False),
+    ("METRICS_HOST", "0.0.0.0", "metrics_host", "0.0.0.0"),
+    ("PRODIA_PROXY", "https://proxy.example:3128/", "prodia_proxy", "https://proxy.example:3128"),
+    ("DATABASE_URL", "postgres://bot@db/imagine", "database_url", "postgres://bot@db/imagine"),
+    ("SHARD_COUNT", "100000", "shard_count", 100_000),
+]
+
+
+@pytest.mark.parametrize(("variable", "raw", "field", "value"), READ, ids=[f"{r[0]}={r[1]}" for r in READ])
+def test_every_setting_is_read_from_its_variable(variable: str, raw: str, field: str, value: object) -> None:
+    settings = Settings.from_env({variable: raw})
+    assert getattr(settings, field) == value != getattr(Settings(), field)
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"PRODIA_API": "v3"}, "PRODIA_API must be v1 or v2, got 'v3'"),
+        ({"PRODIA_V2_MODE": "later"}, "PRODIA_V2_MODE must be sync, async or auto, got 'later'"),
+        ({"LOG_JSON": "maybe"}, "LOG_JSON must be true or false, got 'maybe'"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must start with sqlite:/// or postgresql://"),
+        ({"PRODIA_PROXY": "socks5://p"}, "PRODIA_PROXY must be a URL starting with http:// or https://"),
+        (
+            {"PRODIA_IMAGE_HOSTS": "a.example, b.example/x"},
+            "PRODIA_IMAGE_HOSTS must list host names only, got 'b.example/x'",
+        ),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got 'LOUD'"),
+        ({"SHARD_COUNT": "100001"}, "SHARD_COUNT must be between 1 and 100000, got 100001"),
+        ({"METRICS_PORT": "0"}, "METRICS_PORT must be between 1 and 65535, got 0"),
+    ],
+)
+def test_each_invalid_setting_is_refused_saying_what_it_must_be(env: dict[str, str], said: str) -> None:
+    assert refusal(env) == f"{said} {HINT}"
