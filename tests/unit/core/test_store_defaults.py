@@ -3,11 +3,13 @@ result, leases given back and the health check's ping, on both backends (`store`
 PostgreSQL). The rest of the store is in test_store.py."""
 
 import asyncio
+import sqlite3
 from dataclasses import replace
 
 import pytest
 
 from bot.core.store import Defaults, ResultRecord, Store, StoreError, base, journal, open_store
+from bot.core.store.migrations import _migrations
 from tests.plugins.databases import StoreTarget
 from tests.unit.core.test_store import REQUEST, SteppedClock, make_job
 
@@ -164,3 +166,16 @@ async def test_both_spellings_of_a_postgresql_url_are_postgresql(scheme: str) ->
 async def test_a_sqlite_url_without_a_path_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="sqlite:///path"):
         await open_store(url)
+
+
+async def test_a_database_of_an_older_version_is_brought_up_to_date(tmp_path) -> None:
+    path = tmp_path / "old.sqlite3"
+    (first, script), *later = _migrations()
+    with sqlite3.connect(path) as old:  # as the bot's first release left it
+        old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
+        old.executescript(script)
+        old.execute("INSERT INTO schema_migrations VALUES (?, 0)", (first,))
+    store = await open_store(f"sqlite:///{path}")
+    rows = await store._query("SELECT version FROM schema_migrations ORDER BY version")
+    await store.close()
+    assert [row["version"] for row in rows] == [first, *(version for version, _ in later)]
