@@ -66,3 +66,9 @@ def test_the_family_name_of_the_original_default_picks_it_among_its_versions():
     assert len(versions) > 1 and DEFAULT_SD_MODEL in versions
     catalog = Catalog.from_v1_lists(versions, [])
     assert catalog.resolve("absolutereality") == (catalog.get(DEFAULT_SD_MODEL), False)
+
+
+def test_a_new_live_model_is_found_by_its_file_stem_and_its_family_in_any_case():
+    catalog = Catalog.from_v1_lists(["newmix_v20.safetensors [ab12]", "other [1]"], [])
+    new = catalog.get("newmix_v20.safetensors [ab12]")
+    assert catalog.resolve("newmix_v20") == catalog.resolve("NewMix") == (new, False)
