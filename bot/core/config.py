@@ -268,7 +268,7 @@ class Settings:
 
         log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            env.problem("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+            env.problem("LOG_LEVEL", f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
 
         shard_count = _text(env, "SHARD_COUNT")
         count = int(_number(env, "SHARD_COUNT", 1, low=1, high=100_000, integer=True)) if shard_count else None

@@ -56,7 +56,7 @@ def test_several_problems_are_listed_in_one_line_in_the_order_found() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "9", "LOG_LEVEL": "LOUD"})
     assert str(caught.value) == (
-        "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got 'LOUD'; SHARD_IDS must be numbers from 0 to 3, got '9'"
+        "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'; SHARD_IDS must be numbers from 0 to 3, got '9'"
         " (set them in the environment or in .env; see .env.example)"
     )
     assert (caught.value.variable, caught.value.variables) == ("LOG_LEVEL", ("LOG_LEVEL", "SHARD_IDS"))
@@ -161,7 +161,7 @@ def test_every_setting_is_read_from_its_variable(variable: str, raw: str, field:
             {"PRODIA_IMAGE_HOSTS": "a.example, b.example/x"},
             "PRODIA_IMAGE_HOSTS must list host names only, got 'b.example/x'",
         ),
-        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got 'LOUD'"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
         ({"SHARD_COUNT": "100001"}, "SHARD_COUNT must be between 1 and 100000, got 100001"),
         ({"METRICS_PORT": "0"}, "METRICS_PORT must be between 1 and 65535, got 0"),
     ],
