@@ -1,0 +1,128 @@
+"""The arithmetic the learned poll schedule stands on (`bot.core.prodia.polling`), each against values worked out
+by hand: weighted quantiles, recency weights, the effective sample size, the binomial tail that says a model got
+faster, and the level-shift test on a model's recent durations. test_polling judges the schedule as a whole."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import pytest
+
+from bot.core.prodia.polling import (
+    SHIFT_MARGIN,
+    SHIFT_RUN,
+    ModelHistory,
+    effective_size,
+    improbable,
+    recency,
+    weighted_median,
+    weighted_quantile,
+)
+
+
+def test_a_weighted_quantile_is_the_first_value_whose_cumulative_weight_reaches_the_share() -> None:
+    values, weights = [3.0, 1.0, 2.0], [1.0, 1.0, 2.0]  # sorted: 1 (1), 2 (2), 3 (1); total 4
+    assert weighted_quantile(values, weights, 0.25) == 1.0  # cumulative 1 reaches 1 exactly
+    assert weighted_quantile(values, weights, 0.26) == 2.0
+    assert weighted_quantile(values, weights, 0.75) == 2.0  # cumulative 3 reaches 3 exactly
+    assert weighted_quantile(values, weights, 0.76) == 3.0
+    assert weighted_quantile(values, weights, 0.0) == 1.0
+    assert weighted_quantile(values, weights, 1.0) == 3.0
+    assert weighted_quantile([5.0, 7.0], [1.0, 1.0], 1.5) == 7.0  # past every weight: the largest
+
+
+def test_a_weighted_median_follows_the_weight() -> None:
+    assert weighted_median([1.0, 10.0], [1.0, 3.0]) == 10.0
+    assert weighted_median([1.0, 10.0], [3.0, 1.0]) == 1.0
+    assert weighted_median([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]) == 2.0
+
+
+def test_recency_weighs_the_newest_one_and_halves_each_half_life_back() -> None:
+    assert recency(3, 1.0) == [0.25, 0.5, 1.0]
+    assert recency(3, 2.0) == pytest.approx([0.5, 2**-0.5, 1.0])
+    assert recency(0, 1.0) == []
+
+
+def test_the_effective_size_of_equal_weights_is_their_count_and_less_when_unequal() -> None:
+    assert effective_size([1.0, 1.0, 1.0, 1.0]) == 4.0
+    assert effective_size([2.0, 2.0]) == 2.0
+    assert effective_size([1.0, 0.0]) == 1.0
+    assert effective_size([1.0, 0.5]) == pytest.approx(2.25 / 1.25)
+
+
+def first_polls(done: int, total: int, chance: float) -> deque[tuple[bool, float]]:
+    return deque([(True, chance)] * done + [(False, chance)] * (total - done))
+
+
+def test_improbable_compares_the_binomial_tail_of_jobs_done_by_their_first_poll() -> None:
+    # 5 of 10 done at a chance of 0.05: P(X >= 5) ~ 6.4e-5, below 0.001.
+    tail = sum(math.comb(10, k) * 0.05**k * 0.95 ** (10 - k) for k in range(5, 11))
+    assert tail == pytest.approx(6.4e-5, rel=0.05)
+    assert improbable(first_polls(5, 10, 0.05))
+    # 3 of 10: P(X >= 3) ~ 0.0115, not below 0.001; but below a level of 0.02.
+    assert not improbable(first_polls(3, 10, 0.05))
+    assert improbable(first_polls(3, 10, 0.05), level=0.02)
+    # Fewer than two done proves nothing, however unlikely one alone was.
+    assert not improbable(first_polls(1, 10, 0.0001))
+    # The mean chance counts: the same 5 of 10 are likely when each had an even chance.
+    assert not improbable(first_polls(5, 10, 0.5))
+
+
+def test_the_tail_includes_the_count_seen() -> None:
+    # 2 of 2 at a chance of 0.03: P(X >= 2) = 0.0009 < 0.001; leaving out k = 2 would make it 0.
+    assert improbable(first_polls(2, 2, 0.03))
+    # 2 of 2 at 0.032: 0.001024, not below 0.001.
+    assert not improbable(first_polls(2, 2, 0.032))
+
+
+def history(*durations: float) -> ModelHistory:
+    model = ModelHistory(deque(maxlen=50))
+    for duration in durations:
+        model.add(math.log(duration), half_life=10.0)
+    return model
+
+
+def test_a_run_of_shorter_durations_beyond_every_earlier_one_is_a_shift_down() -> None:
+    model = ModelHistory(deque([1.0, 1.02, 0.98, 1.01, 0.99], maxlen=50))
+    assert model.shifted() == 0
+    model.logs.extend([0.5] * SHIFT_RUN)
+    assert model.shifted() == -1
+    up = ModelHistory(deque([1.0, 1.02, 0.98, 1.01, 0.99, *[1.5] * SHIFT_RUN], maxlen=50))
+    assert up.shifted() == 1
+
+
+def test_a_shift_needs_the_whole_run_and_a_clear_margin() -> None:
+    base = [1.0, 1.0, 1.0, 1.0]
+    assert ModelHistory(deque([*base, 0.5, 0.5, 1.0])).shifted() == 0  # the run is broken
+    close = 1.0 - SHIFT_MARGIN * 0.9
+    assert ModelHistory(deque([*base, *[close] * SHIFT_RUN])).shifted() == 0  # within the margin
+    beyond = 1.0 - SHIFT_MARGIN * 1.1
+    assert ModelHistory(deque([*base, *[beyond] * SHIFT_RUN])).shifted() == -1
+    assert ModelHistory(deque([1.0, *[0.5] * SHIFT_RUN])).shifted() == 0  # too few earlier durations to judge
+    assert ModelHistory(deque([1.0, 1.0, *[0.5] * SHIFT_RUN])).shifted() == -1  # just enough
+
+
+def test_a_spread_out_history_needs_a_wider_margin() -> None:
+    spread = [0.0, 2.0, 0.0, 2.0]  # spread 1: the margin is 2, not SHIFT_MARGIN
+    assert ModelHistory(deque([*spread, *[-1.5] * SHIFT_RUN])).shifted() == 0
+    assert ModelHistory(deque([*spread, *[-2.5] * SHIFT_RUN])).shifted() == -1
+
+
+def test_a_shift_down_forgets_the_earlier_durations_and_says_so() -> None:
+    model = history(10, 10, 10, 10, 10)
+    assert model.centre == pytest.approx(math.log(10))
+    revealed = [model.add(math.log(2), half_life=10.0) for _ in range(SHIFT_RUN)]
+    assert revealed == [False] * (SHIFT_RUN - 1) + [True]
+    assert list(model.logs) == pytest.approx([math.log(2)] * SHIFT_RUN)  # only the new run is kept
+    assert model.centre == pytest.approx(math.log(2))
+    longer = history(2, 2, 2, 2, 2)
+    assert [longer.add(math.log(10), half_life=10.0) for _ in range(SHIFT_RUN)][-1] is False  # longer: not said
+    assert len(longer.logs) == SHIFT_RUN  # but forgotten all the same
+
+
+def test_residuals_are_widened_for_a_few_durations() -> None:
+    model = history(1.0, math.e**2)  # logs 0 and 2; the recency-weighted median is the newer, 2
+    assert model.centre == pytest.approx(2.0)
+    assert model.residuals == pytest.approx((-2 * math.sqrt(2), 0.0))
+    assert history(5.0).residuals == (0.0,)
