@@ -669,3 +669,15 @@ async def test_v1_an_image_download_refused_every_time_ends_after_the_retries(pr
     with pytest.raises(ServerError):
         await client.generate(prepare("v1"))
     assert [r.path.startswith("/images/") for r in prodia.requests].count(True) == 3  # once, then 2 retries
+
+
+async def test_a_v1_job_with_exactly_one_send_left_gets_it_and_no_retry(prodia, session):
+    client = make_client(session, prodia, "v1", PRODIA_MAX_RETRIES="3")
+    sends = Sends(earlier=3)  # three before restarts: the fourth and last is left
+    assert (await client.generate(prepare("v1"), sends=sends)).image
+    assert (posts(prodia, "/v1/sd/generate"), sends.total) == (1, 4)
+    prodia.add_fault(Fault("status", status=500, times=None, path="/v1/sd/generate"))
+    sends = Sends(earlier=3)
+    with pytest.raises(ServerError):  # its one send failed: not retried, the budget is spent
+        await client.generate(prepare("v1"), sends=sends)
+    assert (posts(prodia, "/v1/sd/generate"), sends.total) == (2, 4)
