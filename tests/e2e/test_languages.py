@@ -150,8 +150,8 @@ def test_the_synced_commands_carry_russian_descriptions_and_choice_names(world):
     assert imagine.get("name_localizations") in (None, {})  # names stay as typed
     options = {option["name"]: option for option in imagine["options"]}
     assert set(options) == {
-        "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style", "count", "image",
-        "strength",
+        "prompt", "negative_prompt", "model", "steps", "cfg", "seed", "sampler", "aspect_ratio", "style", "count",
+        "image", "strength",
     }  # fmt: skip
     for name, option in options.items():
         assert option["description_localizations"] == {"ru": command_text(f"cmd.imagine.{name}", "ru")}, name

@@ -285,6 +285,16 @@ async def test_a_new_post_replies_to_its_reference(env, channel, alice):
     assert shown.embeds[0].title == "Result"
 
 
+async def test_a_new_post_carries_its_buttons_files_and_every_embed(env, channel, alice):
+    reply = Reply(env.bot.get_channel(channel.id))  # a result posted anew (its reply deleted, or a reroll)
+    embeds = [discord.Embed(title="Result", url="https://example.com/"), discord.Embed(url="https://example.com/")]
+    await reply.edit(content=None, embeds=embeds, files=[png("one.png"), png("two.png")], view=cancel_view())
+    shown = channel.history()[-1]
+    assert [embed.url for embed in shown.embeds] == ["https://example.com/"] * 2
+    assert [a.filename for a in shown.attachments] == ["one.png", "two.png"]
+    assert buttons_of(shown) == ["cancel"]
+
+
 async def test_a_new_post_without_reference_is_a_plain_message(env, channel, alice):
     reply = Reply(env.bot.get_channel(channel.id))
     await reply.edit(content="hello")

@@ -46,6 +46,14 @@ def test_a_style_a_models_image_to_image_type_does_not_take_is_said_to_be_ignore
     assert v2.prepare_variation(replace(sdxl, style=None), b"\x89PNG").ignored == ()
 
 
+def test_a_style_ignored_by_the_model_already_is_said_once_for_a_variation(v2: Catalog) -> None:
+    sd15 = replace(FOX, model="sd15")  # neither of its job types takes style_preset
+    assert v2.prepare(sd15).ignored == ("style",)
+    assert v2.prepare_variation(sd15, b"\x89PNG").ignored == ("style",)
+    v1 = Catalog.for_api("v1").prepare_variation(FOX, b"\x89PNG")  # v1 documents it for generate only
+    assert v1.ignored == ("style",)
+
+
 @pytest.mark.parametrize(
     ("field", "allowed", "refused"),
     [("nsfw", ("block", "spoiler"), "allow"), ("nsfw_age_restricted", ("allow", "block", "spoiler"), "show")],

@@ -56,7 +56,8 @@ def test_several_problems_are_listed_in_one_line_in_the_order_found() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "9", "LOG_LEVEL": "LOUD"})
     assert str(caught.value) == (
-        "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'; SHARD_IDS must be numbers from 0 to 3, got '9'"
+        "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'; "
+        "SHARD_IDS must be numbers from 0 to 3, got '9'"
         " (set them in the environment or in .env; see .env.example)"
     )
     assert (caught.value.variable, caught.value.variables) == ("LOG_LEVEL", ("LOG_LEVEL", "SHARD_IDS"))

@@ -48,6 +48,8 @@ def test_a_batch_is_one_prodia_job_per_image_each_with_its_seed() -> None:
     }
     single = catalog.prepare(GenerationRequest(prompt="fox", seed=7))
     assert single.images() == [single]
+    pair = catalog.prepare(GenerationRequest(prompt="foxes", seed=7, count=2)).images()
+    assert [image.request.seed for image in pair] == [7, 8]
 
 
 def test_an_upscale_is_one_image_whatever_the_batch_it_came_from() -> None:
@@ -108,3 +110,51 @@ async def test_the_journal_weighs_a_batch_as_its_images_or_its_sends(store: Stor
     assert await store.count_images([CapScope("guild", GUILD)], today) == (4 + 3 + 5 + 0 + 1,)
     assert (await store.get_job("batch of four")).images == 4
     assert await store.count_images_since(GUILD, today) == 4 + 2 + 1  # made: generated or delivered
+
+
+async def test_a_journaled_claim_under_a_user_cap_counts_once() -> None:
+    # A job journaled while its reservation is held is counted by the journal, not again as held.
+    import tempfile
+
+    from bot.core.jobs import UserDailyCap, UserLimits
+    from bot.core.limits import DailyLimit, LocalLimits
+    from bot.core.store import open_store
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = await open_store(f"sqlite:///{folder}/bot.sqlite3")
+        try:
+            limits = LocalLimits(store, UserLimits(10, 0))
+            cap = (DailyLimit(CapScope("user", 1), 2),)
+            first = await limits.reserve(Claim("first", 1, GUILD, (cap[0].scope,)), cap)
+            first.started = True
+            await store.add_job(a_job("first", user=1, state="accepted", attempts=0))
+            second = await limits.reserve(Claim("second", 1, GUILD, (cap[0].scope,)), cap)  # 2 of 2, not 3
+            with pytest.raises(UserDailyCap):
+                await limits.reserve(Claim("third", 1, GUILD, (cap[0].scope,)), cap)
+            await second.release()
+            await first.release()
+        finally:
+            await store.close()
+
+
+async def test_renewing_extends_every_reservation_this_process_holds() -> None:
+    from bot.core.limits import SharedLimits
+    from bot.core.store import open_store
+    from tests.plugins.databases import postgres_schema
+
+    async with postgres_schema() as url:
+        store = await open_store(url)
+        try:
+            limits = SharedLimits(store, max_jobs=10, cooldown=0, owner="here", lease=120)
+            held = [await limits.reserve(Claim(job, 1, GUILD, (), images=2), ()) for job in ("a", "b")]
+            await store._query("UPDATE limit_reservations SET lease_until = 0")  # about to lapse
+            before = time.time()
+            await limits.renew()
+            rows = await store._query("SELECT job_id, lease_until, images FROM limit_reservations ORDER BY job_id")
+            assert [row["job_id"] for row in rows] == ["a", "b"]  # both renewed, none dropped as lapsed
+            assert all(row["lease_until"] >= before + 119 for row in rows)
+            assert [row["images"] for row in rows] == [2, 2]
+            for reservation in held:
+                await reservation.release()
+        finally:
+            await store.close()
