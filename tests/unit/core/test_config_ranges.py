@@ -120,3 +120,7 @@ def test_image_hosts_with_a_path_or_a_space_are_refused_each_named() -> None:
 def test_unknown_v2_models_are_each_named() -> None:
     message = refusal({"PRODIA_V2_MODELS": "flux-dev, nope, nada"})
     assert message.split("PRODIA_V2_MODELS knows ")[1].split("; got ")[1].startswith("nope, nada")
+
+
+def test_a_base_url_loses_only_its_trailing_slashes() -> None:
+    assert Settings.from_env({"PRODIA_BASE_URL": "http://example.com/X//"}).prodia_base_url == "http://example.com/X"

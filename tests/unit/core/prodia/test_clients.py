@@ -681,3 +681,12 @@ async def test_a_v1_job_with_exactly_one_send_left_gets_it_and_no_retry(prodia, 
     with pytest.raises(ServerError):  # its one send failed: not retried, the budget is spent
         await client.generate(prepare("v1"), sends=sends)
     assert (posts(prodia, "/v1/sd/generate"), sends.total) == (2, 4)
+
+
+async def test_a_job_with_its_last_send_left_is_not_retried_after_a_429(prodia, session):
+    prodia.add_fault(Fault("status", status=429, retry_after=0, times=None, path="/v1/sd/generate"))
+    client = make_client(session, prodia, "v1", PRODIA_MAX_RETRIES="3")
+    client.sleep = _no_wait
+    with pytest.raises(CapacityError):
+        await client.generate(prepare("v1"), sends=Sends(earlier=3))
+    assert posts(prodia, "/v1/sd/generate") == 1  # a 429 is retried, but not past the job's budget of sends

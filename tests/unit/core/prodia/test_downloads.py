@@ -144,3 +144,10 @@ def test_only_http_and_https_on_allowed_hosts_are_downloaded(client, url, allowe
     else:
         with pytest.raises(BadResponse, match="not allowed"):
             client.check_image_url(url)
+
+
+async def test_a_host_that_cannot_be_reached_is_tried_again_then_said_unavailable(client):
+    client.max_retries = 2
+    with pytest.raises(ServerError, match="image download failed: ClientConnectorError"):
+        await client.download_image("http://127.0.0.1:9/image.png")  # the discard port: nothing listens
+    assert len(client.waits) == 2 and all(0 < wait <= 2 * client.retry_delay for wait in client.waits)

@@ -40,3 +40,13 @@ async def test_a_multipart_image_of_many_chunks_comes_back_whole(prodia, session
     result = await make_client(session, prodia, "v2").generate(upscale("v2", image))
     assert result.image == prodia.jobs[result.job_id].image
     assert size_of(result.image) == (320, 320)
+
+
+def test_a_space_in_the_first_half_is_not_a_cut_point():
+    text = "a" * 40 + " " + "b" * 100  # its only space at 40 of a 100 limit: cutting there would lose too much
+    assert clean_reason(text, 100) == "a" * 40 + " " + "b" * 58 + "…"
+
+
+def test_a_cut_drops_trailing_punctuation_only():
+    text = "x" * 60 + "X, " + "y" * 60
+    assert clean_reason(text, 100) == "x" * 60 + "X…"

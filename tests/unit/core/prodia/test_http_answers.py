@@ -148,3 +148,10 @@ async def test_a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_refused(se
     async with session.get(f"{answers.url}/image") as resp:
         with pytest.raises(BadResponse, match="over the 2499-byte cap"):
             await read_capped(resp, 2499)
+
+
+async def test_a_body_of_many_chunks_comes_back_byte_for_byte(session, answers):
+    body = bytes(range(256)) * 800  # 200 KiB: several of the reader's 64 KiB chunks
+    answers.will(200, body, "image/png", chunked=True)
+    async with session.get(f"{answers.url}/image") as resp:
+        assert await read_capped(resp, len(body)) == body

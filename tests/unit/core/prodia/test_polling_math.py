@@ -13,6 +13,7 @@ from bot.core.prodia.polling import (
     SHIFT_MARGIN,
     SHIFT_RUN,
     ModelHistory,
+    Schedule,
     effective_size,
     improbable,
     recency,
@@ -126,3 +127,32 @@ def test_residuals_are_widened_for_a_few_durations() -> None:
     assert model.centre == pytest.approx(2.0)
     assert model.residuals == pytest.approx((-2 * math.sqrt(2), 0.0))
     assert history(5.0).residuals == (0.0,)
+
+
+def test_a_tail_equal_to_the_level_is_not_improbable() -> None:
+    assert not improbable(first_polls(2, 2, 0.5), level=0.25)  # P(X >= 2) = 0.25 exactly
+
+
+def test_a_shift_must_pass_the_margin_not_just_reach_it() -> None:
+    assert ModelHistory(deque([0.0] * 4 + [SHIFT_MARGIN] * SHIFT_RUN)).shifted() == 0
+    assert ModelHistory(deque([0.0] * 4 + [-SHIFT_MARGIN] * SHIFT_RUN)).shifted() == 0
+
+
+# A hand-made schedule: cumulative polls M at times `at`, and the chance a job still runs at each.
+HAND = Schedule(at=[0.0, 1.0, 2.0, 3.0], polls=[0.0, 0.5, 1.5, 3.0], survival=[1.0, 0.8, 0.4, 0.1])
+
+
+def test_the_next_poll_is_where_the_cumulative_count_has_grown_by_one() -> None:
+    assert HAND.next_poll(0.0) == pytest.approx(1.5)  # M: 0 -> 1, between 1 s (0.5) and 2 s (1.5)
+    assert HAND.next_poll(0.5) == pytest.approx(1.75)  # from M(0.5) = 0.25 to 1.25
+    assert HAND.next_poll(1.0, step=2.0) == pytest.approx(2 + (2.5 - 1.5) / 1.5)
+    assert HAND.next_poll(2.5) is None  # M(2.5) = 2.25: it never reaches 3.25 on the grid
+    assert HAND.next_poll(3.0) is None  # past the grid
+
+
+def test_the_chance_of_being_done_by_the_first_poll_reads_the_survival_there() -> None:
+    assert HAND.done_by_first_poll() == pytest.approx(1 - 0.4)  # the first poll at 1.5 s: the 2 s point
+    late = Schedule(at=[0.0, 1.0], polls=[0.0, 0.5], survival=[1.0, 0.5])  # no first poll on the grid
+    assert late.done_by_first_poll() == 1.0
+    edge = Schedule(at=[0.0, 1.0, 2.0], polls=[0.0, 1.0, 1.5], survival=[1.0, 0.7, 0.2])  # first poll at 1 s
+    assert edge.done_by_first_poll() == pytest.approx(0.3)
