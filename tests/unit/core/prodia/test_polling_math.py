@@ -156,3 +156,86 @@ def test_the_chance_of_being_done_by_the_first_poll_reads_the_survival_there() -
     assert late.done_by_first_poll() == 1.0
     edge = Schedule(at=[0.0, 1.0, 2.0], polls=[0.0, 1.0, 1.5], survival=[1.0, 0.7, 0.2])  # first poll at 1 s
     assert edge.done_by_first_poll() == pytest.approx(0.3)
+
+
+# -- the learning policy, through what it decides ---------------------------------------------------
+
+from bot.core.prodia.polling import HazardPolling  # noqa: E402
+
+
+def test_a_negative_duration_teaches_nothing_and_a_short_one_teaches() -> None:
+    policy = HazardPolling(0.25, jitter=0)
+    assert policy.observe("m", -1.0) is False
+    assert policy.schedule("m") is None and policy.delay("m", 0.0, "queued") == 0.25  # nothing learned
+    for _ in range(4):
+        for duration in (0.35, 0.45, 0.4, 0.38, 0.42):  # under a second: learned all the same
+            policy.observe("m", duration)
+    assert 0.25 < policy.delay("m", 0.0, "queued") < 0.6  # its first poll comes as such jobs end
+    zero = HazardPolling(0.25, jitter=0)
+    assert zero.observe("z", 0.0) is False  # done at once: taken as 10 ms, learned
+    assert zero.schedule("z") is not None
+
+
+def test_a_model_running_unseen_makes_younger_jobs_wait_for_three_quarters_of_its_longest_run() -> None:
+    policy = HazardPolling(0.25, jitter=0, max_interval=100)
+    policy.running("m", 10.0)
+    policy.running("m", 5.0)  # shorter than the longest seen: kept at 10
+    assert policy.delay("m", 0.0, "queued") == pytest.approx(7.5)
+    small = HazardPolling(0.25, jitter=0, max_interval=100)
+    small.running("s", 0.5)
+    assert small.delay("s", 0.0, "queued") == pytest.approx(0.375)
+
+
+def test_forgetting_a_model_drops_its_unfinished_runs_and_ignores_them_until_it_is_seen_again() -> None:
+    policy = HazardPolling(0.25, jitter=0, max_interval=100)
+    policy.running("m", 100.0)
+    policy.forget("m")
+    assert policy.delay("m", 0.0, "queued") == 0.25  # not 75 s: what it ran before the change is stale
+    policy.running("m", 100.0)  # a job that began before the change
+    assert policy.delay("m", 0.0, "queued") == 0.25
+    policy.observe("m", 1.0)  # seen again: learned afresh
+    policy.running("other", 40.0)
+    assert policy.delay("other", 0.0, "queued") == pytest.approx(30.0)
+
+
+def test_forgetting_one_model_keeps_what_the_others_taught() -> None:
+    policy = HazardPolling(0.25, jitter=0)
+    for _ in range(10):
+        policy.observe("a", 5.0)
+        policy.observe("b", 5.0)
+    policy.forget("a")
+    assert policy.delay("new", 0.0, "queued") > 1.0  # a model never seen borrows b's 5 s, not the interval
+
+
+def test_past_every_job_seen_it_backs_off_with_the_overrun_capped() -> None:
+    policy = HazardPolling(0.1, jitter=0, max_interval=5)
+    for _ in range(10):
+        policy.observe("m", 1.0)
+    end = policy.schedule("m").end
+    assert policy.delay("m", end + 0.2, "generating") == pytest.approx(0.1)  # the interval, at least
+    assert policy.delay("m", end + 4.0, "generating") == pytest.approx(1.0)  # a quarter of the overrun
+    assert policy.delay("m", end + 100.0, "generating") == 5  # capped
+
+
+def test_a_schedule_is_recomputed_after_four_jobs_of_other_models() -> None:
+    policy = HazardPolling(0.25, jitter=0)
+    for _ in range(5):
+        policy.observe("a", 2.0)
+    first = policy.schedule("a")
+    for _ in range(3):
+        policy.observe("b", 3.0)
+        assert policy.schedule("a") is first  # cached: a tabulation costs milliseconds
+    policy.observe("b", 3.0)
+    assert policy.schedule("a") is not first  # the shared shape has moved on
+
+
+def test_the_tail_share_is_one_in_n_plus_one_at_least_the_floor() -> None:
+    policy = HazardPolling(0.25)
+    assert policy._tail(1) == 0.5
+    assert policy._tail(3) == 0.25
+    assert policy._tail(1000) == 0.05  # TAIL_SHARE
+
+
+def test_a_target_delay_given_is_kept() -> None:
+    assert HazardPolling(0.25, target_delay=0.05).target_delay == 0.05
+    assert HazardPolling(0.25).target_delay == 0.125
