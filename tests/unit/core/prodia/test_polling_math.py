@@ -239,3 +239,30 @@ def test_the_tail_share_is_one_in_n_plus_one_at_least_the_floor() -> None:
 def test_a_target_delay_given_is_kept() -> None:
     assert HazardPolling(0.25, target_delay=0.05).target_delay == 0.05
     assert HazardPolling(0.25).target_delay == 0.125
+
+
+def test_only_the_last_window_of_durations_is_remembered() -> None:
+    policy = HazardPolling(0.25, jitter=0, window=40)
+    policy.observe("m", 1000.0)  # one far outlier, then a window's worth of ordinary jobs
+    for n in range(40):
+        policy.observe("m", 2.0 + 0.01 * (n % 5))
+    assert policy.schedule("m").end < 100  # the outlier has left the model's window
+    assert policy.schedule("new").end < 100  # and the window every model shares
+
+
+def test_the_shared_window_stays_bounded_after_a_model_is_forgotten() -> None:
+    policy = HazardPolling(0.25, jitter=0, window=40)
+    policy.observe("m", 1000.0)
+    policy.forget("gone")  # rebuilds the shared window
+    for n in range(40):
+        policy.observe("m", 2.0 + 0.01 * (n % 5))
+    assert policy.schedule("new").end < 100
+
+
+def test_forgetting_a_model_resets_its_streak_of_jobs_done_by_the_first_poll() -> None:
+    policy = HazardPolling(0.25, jitter=0)
+    policy.finished("m", None, 1.0)
+    policy.finished("m", None, 1.0)  # a streak of two: the second taken 10 % lower
+    policy.forget("m")
+    policy.finished("m", None, 1.0)  # the first of a new streak: taken as it is
+    assert list(policy._models["m"].logs) == [pytest.approx(0.0)]  # log(1.0)

@@ -100,3 +100,31 @@ async def test_a_seed_or_price_that_is_no_number_is_not_taken(prodia, session, d
     result = await make_client(session, prodia, "v2", PRODIA_V2_MODE=mode).generate(prepare("v2", seed=7))
     assert result.seed == 7  # the seed sent
     assert result.price is None or "price" not in reported
+
+
+async def test_a_retry_after_on_an_async_state_delays_the_next_poll(session, monkeypatch):
+    from aiohttp import web
+
+    from devtools.local_prodia import LocalProdia
+
+    real = V2Api._v2_async_state
+
+    async def paced(self, request: web.Request) -> web.Response:
+        answer = await real(self, request)
+        answer.headers["Retry-After"] = "7"  # Prodia asks for a pause between polls
+        return answer
+
+    monkeypatch.setattr(V2Api, "_v2_async_state", paced)  # before the server binds its routes
+    async with LocalProdia(image_scale=0.125) as server:
+        server.job_duration = 0.05
+        client = make_client(session, server, "v2", PRODIA_V2_MODE="async")
+        waits: list[float] = []
+
+        async def sleep(model: str, seconds: float) -> bool:  # no time passes: each poll comes at once
+            waits.append(seconds)
+            return True
+
+        monkeypatch.setattr(client, "_sleep_unless_relearned", sleep)
+        assert (await client.generate(prepare("v2"))).image
+    assert len(waits) >= 2
+    assert all(wait >= 6.9 for wait in waits[1:])  # every poll after the first waits out the pause asked for
