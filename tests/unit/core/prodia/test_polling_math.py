@@ -266,3 +266,10 @@ def test_forgetting_a_model_resets_its_streak_of_jobs_done_by_the_first_poll() -
     policy.forget("m")
     policy.finished("m", None, 1.0)  # the first of a new streak: taken as it is
     assert list(policy._models["m"].logs) == [pytest.approx(0.0)]  # log(1.0)
+
+
+def test_the_default_interval_is_the_official_clients_quarter_second() -> None:
+    from bot.core.prodia.polling import PollPolicy
+
+    assert PollPolicy().interval == 0.25 and PollPolicy().delay("m", 0.0, "queued") == 0.25
+    assert HazardPolling().interval == 0.25

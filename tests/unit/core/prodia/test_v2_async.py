@@ -102,7 +102,7 @@ async def test_a_seed_or_price_that_is_no_number_is_not_taken(prodia, session, d
     assert result.price is None or "price" not in reported
 
 
-async def test_a_retry_after_on_an_async_state_delays_the_next_poll(session, monkeypatch):
+async def test_a_retry_after_on_an_async_state_delays_the_next_poll(session, monkeypatch, states):
     from aiohttp import web
 
     from devtools.local_prodia import LocalProdia
@@ -115,6 +115,7 @@ async def test_a_retry_after_on_an_async_state_delays_the_next_poll(session, mon
         return answer
 
     monkeypatch.setattr(V2Api, "_v2_async_state", paced)  # before the server binds its routes
+    states.extend(["queued", "pending", "processing"])  # each state Prodia may answer, then the server's own
     async with LocalProdia(image_scale=0.125) as server:
         server.job_duration = 0.05
         client = make_client(session, server, "v2", PRODIA_V2_MODE="async")
