@@ -109,8 +109,7 @@ async def resume(pipeline: JobPipeline, record: JobRecord) -> None:
     try:
         image = None
         if origin.kind in (JobKind.VARY, JobKind.UPSCALE) and record.reply_to:  # its input: the result, read again
-            source = channel.get_partial_message(record.reply_to)
-            image = await result_image(source, record.request.get("reply_image", 0))
+            image = await result_image(channel.get_partial_message(record.reply_to), origin.reply_image)
         elif record.input_url:  # /imagine image: the user's upload, read again
             image = await asyncio.to_thread(prepare_input, await uploaded_image(client, record.input_url))
         job = prepare_job(pipeline.catalog, origin.kind, record.request, image)

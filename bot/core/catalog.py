@@ -56,9 +56,7 @@ class Model:
     def short_name(self) -> str:
         """The name people know it by: a v1 checkpoint's file stem (`absolutereality_v181` for
         `absolutereality_v181.safetensors [3d9d4d2b]`), a v2 model's name as it is."""
-        if self.job_type is not None:
-            return self.name
-        return re.sub(r"\.(safetensors|ckpt)$", "", self.name.split(" [")[0]) or self.name
+        return self.name if self.job_type is not None else _stem(self.name) or self.name
 
     @property
     def can_vary(self) -> bool:
@@ -106,6 +104,11 @@ class PreparedJob:
         return [replace(self, request=replace(self.request, seed=seed, count=1)) for seed in self.request.seeds()]
 
 
+def _stem(name: str) -> str:
+    """A v1 checkpoint's file stem: `absolutereality_v181` for `absolutereality_v181.safetensors [3d9d4d2b]`."""
+    return re.sub(r"\.(safetensors|ckpt)$", "", name.split(" [")[0])
+
+
 def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
     """Short names: `absolutereality_v181` for the file stem, `absolutereality` for the family.
 
@@ -113,7 +116,7 @@ def _v1_aliases(names: Iterable[str]) -> dict[str, str]:
     """
     aliases: dict[str, str] = {}
     for name in names:
-        stem = re.sub(r"\.(safetensors|ckpt)$", "", name.split(" [")[0]).lower()
+        stem = _stem(name).lower()
         aliases[stem] = name
         family = re.sub(r"[_-]?v?\d[\w.]*$", "", stem)
         if family and family != stem:

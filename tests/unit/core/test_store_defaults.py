@@ -8,18 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from bot.core.store import Defaults, ResultRecord, Store, StoreError, base, journal, open_store
+from bot.core.store import Defaults, ResultRecord, Store, StoreError, open_store
 from bot.core.store.migrations import _migrations
 from tests.plugins.databases import StoreTarget
+from tests.unit.core import test_store
 from tests.unit.core.test_store import REQUEST, SteppedClock, make_job
 
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> SteppedClock:
-    clock = SteppedClock()
-    for module in (base, journal):
-        monkeypatch.setattr(module, "time", clock)
-    return clock
+clock = test_store.clock  # the fixture: the store modules' time.time, stepped by the test
 
 
 async def test_preferences_change_only_the_fields_given_and_none_unsets_one(store: Store) -> None:
